@@ -1,0 +1,137 @@
+"""Explicit experiment registry: each experiment is a list of problems × a list of solvers.
+
+One experiment per target of issue 4 (the GPU target lives in ``benchmarks/gpu_gated.py``).
+``mode="quick"`` is the CI mode (whole suite < 2 min on 2 CPU cores); ``"full"`` is what
+``BENCHMARKS.md`` reports.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from benchmarks.suite.datasets import KEEL_PROFILE
+
+__all__ = ["EXPERIMENTS", "Experiment", "ProblemSpec", "experiment"]
+
+
+@dataclass(frozen=True)
+class ProblemSpec:
+    dataset: str
+    kind: str
+    loss: str
+    lam: float | None = None
+    lam_fraction: float | None = None
+    n_gates: int = 100
+    max_n: int | None = None
+
+
+@dataclass(frozen=True)
+class Experiment:
+    name: str
+    target: str
+    problems: tuple[ProblemSpec, ...]
+    solvers: tuple[str, ...]
+    repetitions: int = 3
+    scaling: dict = field(default_factory=dict)
+
+
+_RELU_SOLVERS = ("convexnn_relu", "pyscnn_al", "cvxpy_clarabel", "torch_adam", "torch_sgd",
+                 "sklearn_mlp")
+_GATED_SOLVERS = ("convexnn_gated", "pyscnn_rfista", "cvxpy_clarabel")
+
+
+def _gated(mode: str) -> Experiment:
+    if mode == "quick":
+        probs = (ProblemSpec("diabetes", "gated", "squared", lam=1e-3, n_gates=40),)
+    else:
+        probs = (
+            ProblemSpec("diabetes", "gated", "squared", lam=1e-3, n_gates=500),
+            ProblemSpec("breast_cancer", "gated", "squared", lam=1e-3, n_gates=200),
+            ProblemSpec("fair", "gated", "squared", lam=1e-3, n_gates=100, max_n=2000),
+            ProblemSpec("teacher_n1000", "gated", "squared", lam=1e-3, n_gates=200),
+        )
+    return Experiment("gated", "1: gated ReLU vs CVXPY and pyscnn (same patterns)", probs,
+                      _GATED_SOLVERS, repetitions=1 if mode == "quick" else 3)
+
+
+def _relu(mode: str) -> Experiment:
+    if mode == "quick":
+        probs = (
+            ProblemSpec("diabetes", "relu", "squared", lam=1e-3, n_gates=20),
+            ProblemSpec("breast_cancer", "relu", "logistic", lam=1e-3, n_gates=20, max_n=300),
+        )
+    else:
+        probs = (
+            ProblemSpec("diabetes", "relu", "squared", lam=1e-3, n_gates=100),
+            ProblemSpec("breast_cancer", "relu", "logistic", lam=1e-3, n_gates=100),
+            ProblemSpec("breast_cancer", "relu", "squared", lam=1e-3, n_gates=100),
+            ProblemSpec("digits", "relu", "softmax", lam=1e-3, n_gates=100),
+            ProblemSpec("wine_sk", "relu", "softmax", lam=1e-3, n_gates=100),
+            ProblemSpec("fair", "relu", "squared", lam=1e-3, n_gates=100, max_n=3000),
+            ProblemSpec("randhie", "relu", "squared", lam=1e-3, n_gates=100, max_n=5000),
+            ProblemSpec("diamonds", "relu", "squared", lam=1e-3, n_gates=100, max_n=5000),
+            ProblemSpec("keel:magic", "relu", "logistic", lam=1e-3, n_gates=100, max_n=5000),
+            ProblemSpec("keel:letter", "relu", "softmax", lam=1e-3, n_gates=100, max_n=5000),
+            ProblemSpec("teacher_n10000", "relu", "squared", lam=1e-3, n_gates=100),
+        )
+    return Experiment("relu", "2: ReLU vs Adam/SGD, sklearn, pyscnn AL, CVXPY", probs,
+                      _RELU_SOLVERS, repetitions=1 if mode == "quick" else 3)
+
+
+def _profile(mode: str) -> Experiment:
+    if mode == "quick":
+        names = ("keel:iris", "keel:haberman")
+        fracs = (0.1,)
+        max_n, p = 150, 15
+    else:
+        names = tuple(f"keel:{n}" for n, _ in KEEL_PROFILE)
+        fracs = (0.1, 0.01, 0.001)
+        max_n, p = 500, 50
+    probs = tuple(
+        ProblemSpec(name, "relu", "squared", lam_fraction=f, n_gates=p, max_n=max_n)
+        for name in names
+        for f in fracs
+    )
+    return Experiment("profile", "3: performance profile over the KEEL pool", probs,
+                      _RELU_SOLVERS, repetitions=1)
+
+
+def _accuracy(mode: str) -> Experiment:
+    if mode == "quick":
+        probs = (ProblemSpec("digits", "relu", "softmax", lam=1e-3, n_gates=10, max_n=300),)
+    else:
+        probs = (
+            ProblemSpec("mnist", "relu", "softmax", lam=1e-4, n_gates=200),
+            ProblemSpec("keel:letter", "relu", "softmax", lam=1e-4, n_gates=200),
+        )
+    return Experiment("accuracy", "6: test accuracy, convex vs Adam (MNIST subset, letter)",
+                      probs, ("convexnn_relu", "torch_adam"), repetitions=1)
+
+
+def _scaling(mode: str) -> Experiment:
+    if mode == "quick":
+        ns, ps, base_n = (1_000, 3_000), (20, 40), 1_000
+    else:
+        ns, ps, base_n = (1_000, 3_000, 10_000, 30_000, 100_000), (50, 100, 200, 400, 800), 10_000
+    return Experiment(
+        "scaling", "5: time vs n and vs #patterns (fitted slope), peak memory vs n", (),
+        ("convexnn_gated", "convexnn_relu", "pyscnn_rfista"), repetitions=1,
+        scaling={"ns": ns, "ps": ps, "base_n": base_n, "n_gates": 100 if mode == "full" else 20,
+                 "lam": 1e-3},
+    )
+
+
+EXPERIMENTS = {
+    "gated": _gated,
+    "relu": _relu,
+    "profile": _profile,
+    "scaling": _scaling,
+    "accuracy": _accuracy,
+}
+
+
+def experiment(name: str, mode: str) -> Experiment:
+    try:
+        return EXPERIMENTS[name](mode)
+    except KeyError:
+        raise KeyError(f"unknown experiment {name!r}; registered: {sorted(EXPERIMENTS)}") from None

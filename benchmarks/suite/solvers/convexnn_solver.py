@@ -1,0 +1,108 @@
+"""convexnn's estimators (ReLU and gated ReLU) on the suite's shared patterns."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+
+from benchmarks.suite.problem import Problem
+from benchmarks.suite.solvers.base import Solver, SolverOutput, SolverSkipped
+
+__all__ = ["ConvexnnSolver", "estimator_for"]
+
+
+def estimator_for(kind: str, loss: str):
+    """The convexnn estimator class for a problem ``kind`` × ``loss``."""
+    import convexnn
+
+    if kind == "gated":
+        return convexnn.ConvexGatedReLURegressor if loss == "squared" else (
+            convexnn.ConvexGatedReLUClassifier)
+    return convexnn.ConvexReLURegressor if loss == "squared" else convexnn.ConvexReLUClassifier
+
+
+def _gates_of(est: Any) -> np.ndarray | None:
+    for attr in ("gates_", "patterns_"):
+        g = getattr(est, attr, None)
+        if g is None:
+            continue
+        g = getattr(g, "gates", g)
+        if hasattr(g, "detach"):
+            g = g.detach().cpu().numpy()
+        return np.asarray(g, dtype=np.float64)
+    return None
+
+
+class ConvexnnSolver(Solver):
+    losses = ("squared", "logistic", "softmax")
+
+    def __init__(self, kind: str, *, tol: float = 1e-6, grow: bool = False, **options: Any):
+        super().__init__(**options)
+        self.kind = kind
+        self.kinds = (kind,)
+        self.name = f"convexnn_{kind}"
+        self.tol = tol
+        self.grow = grow
+
+    def supports(self, problem: Problem, device: str) -> str | None:
+        why = super().supports(problem, device)
+        if why:
+            return why
+        try:
+            estimator_for(problem.kind, problem.loss)
+        except (ImportError, AttributeError) as exc:
+            return f"convexnn estimators not importable here: {exc}"
+        return None
+
+    def run(self, problem: Problem, *, seed: int, device: str, context: dict) -> SolverOutput:
+        cls = estimator_for(problem.kind, problem.loss)
+        params: dict[str, Any] = dict(
+            lam=problem.lam, patterns=problem.gates, fit_intercept=False, tol=self.tol,
+            random_state=seed, device=device, dtype="float64" if device == "cpu" else None,
+        )
+        if problem.kind == "relu":
+            params["grow"] = self.grow
+        params.update(self.options)
+        est = cls(**params)
+        y = problem.y
+        if problem.loss == "logistic":
+            y = np.where(y > 0, 1, -1)
+        t0 = time.perf_counter()
+        est.fit(problem.X, y)
+        elapsed = time.perf_counter() - t0
+        cert = getattr(est, "certificate_", None)
+        W1, W2 = (np.asarray(c, dtype=np.float64) for c in est.coefs_)
+        if problem.loss == "logistic" and W2.shape[1] == 1:
+            classes = list(getattr(est, "classes_", [-1, 1]))
+            if float(classes[-1]) < 0:  # pragma: no cover - classes_ are sorted
+                W2 = -W2
+        gates = _gates_of(est) if problem.kind == "gated" else None
+        if problem.kind == "gated" and gates is None:
+            raise SolverSkipped("the gated estimator exposes no gates_ attribute")
+        trace = [
+            (float(h["time"]), float(h["objective"]))
+            for h in getattr(est, "history_", []) or []
+            if "time" in h and "objective" in h
+        ]
+        matvecs = np.nan
+        for attr in ("n_matvecs_", "n_operator_applications_"):
+            if hasattr(est, attr):
+                matvecs = float(getattr(est, attr))
+        hist = getattr(est, "history_", None) or []
+        if np.isnan(matvecs) and hist and "matvecs" in hist[-1]:
+            matvecs = float(hist[-1]["matvecs"])
+        return SolverOutput(
+            coefs=[W1, W2],
+            intercepts=None,
+            gates=gates,
+            time=elapsed,
+            n_iter=float(getattr(est, "n_iter_", np.nan)),
+            matvecs=matvecs,
+            gap=float(getattr(cert, "rel_gap", np.nan)) if cert is not None else np.nan,
+            scope=str(getattr(cert, "scope", "")) if cert is not None else "",
+            trace=trace,
+            extra={"reported_objective": float(getattr(est, "objective_", np.nan)),
+                   "n_patterns": int(getattr(est, "n_patterns_", problem.n_patterns))},
+        )
