@@ -64,6 +64,10 @@ class StandIn:
             "gap": float("inf"),
             "history": [{"time": 0.5, "objective": 1.25}],
             "nothing": None,
+            "scalar_array": np.array(2.5),
+            "fortran": np.asfortranarray(np.arange(6.0).reshape(2, 3)),
+            "int32": np.arange(4, dtype=np.int32),
+            "pair": (1, "a"),
         }
 
     def _set_fitted_state(self, state):
@@ -97,6 +101,10 @@ def test_standin_round_trip_is_exact(standin, tmp_path):
     assert back.state_["n_iter"] == 7 and back.state_["scope"] == "sampled"
     assert back.state_["gap"] == float("inf") and back.state_["nothing"] is None
     assert back.state_["history"] == [{"time": 0.5, "objective": 1.25}]
+    assert back.state_["scalar_array"].shape == () and back.state_["scalar_array"] == 2.5
+    np.testing.assert_array_equal(back.state_["fortran"], np.arange(6.0).reshape(2, 3))
+    assert back.state_["int32"].dtype == np.int32
+    assert back.state_["pair"] == (1, "a")
     assert list(back.classes_) == ["no", "yes"]
     assert saved.metadata == {"features": ["a", "b", "c"]}
     np.testing.assert_array_equal(saved.arrays["x_mean"], np.arange(3.0))

@@ -144,7 +144,8 @@ class _Encoder:
                 f"Cannot save {where}: arrays of dtype {array.dtype} are not supported."
             )
         name = f"{self.prefix}.{len(self.arrays)}"
-        self.arrays[name] = np.ascontiguousarray(array)
+        # (np.ascontiguousarray would turn a 0-d array into shape (1,))
+        self.arrays[name] = array if array.flags.c_contiguous else array.copy(order="C")
         return name
 
 
@@ -193,7 +194,7 @@ def _decode(value: Any, arrays: Mapping[str, np.ndarray], path: str) -> Any:
 def _digest(array: np.ndarray) -> str:
     h = hashlib.sha256()
     h.update(f"{array.dtype.str}{array.shape}".encode())
-    h.update(np.ascontiguousarray(array).tobytes())
+    h.update(array.tobytes(order="C"))
     return h.hexdigest()
 
 
