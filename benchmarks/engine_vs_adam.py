@@ -1,0 +1,211 @@
+"""Issue 2: the convex engine against Adam (and pyscnn) on the same objective.
+
+    PYTHONPATH=src python3 benchmarks/engine_vs_adam.py [--device cuda] [--quick]
+
+For each problem: convexnn's SPEC §1 objective, its certificate (relative gap and scope),
+wall time and neurons; the best of 5 Adam runs (full batch, learning rates 1e-3 and 1e-2)
+of the same objective at the same width, with their total time; pyscnn on the same
+patterns when it can solve the same program (squared loss, one output, no output bias).
+Every network is re-scored with :func:`convexnn.objective.network_objective`.
+
+Problems (X standardized; λ = 1e-3 in the SPEC §1 scaling):
+
+- ``diabetes``: y standardized, squared loss, no intercept at all;
+- ``breast_cancer``: logistic loss, ``fit_intercept=True`` (pyscnn: n/a, squared loss only);
+- ``breast_cancer_sq``: squared loss on ±1 labels, no intercept (so pyscnn can run it);
+- ``digits``: 10 classes, softmax, ``fit_intercept=True`` (pyscnn: n/a).
+
+Writes ``benchmarks/results/engine_vs_adam.{csv,md}``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+for p in (ROOT, ROOT / "src"):
+    if str(p) not in sys.path:
+        sys.path.insert(0, str(p))
+
+from benchmarks.suite.machine import describe, resolve_device  # noqa: E402
+from benchmarks.suite.problem import rebalance  # noqa: E402
+from benchmarks.suite.report import markdown_table  # noqa: E402
+from benchmarks.suite.runner import count_neurons  # noqa: E402
+from benchmarks.suite.solvers.pyscnn_solver import _np  # noqa: E402
+
+LAM = 1e-3
+
+
+def _problems(quick: bool):
+    from sklearn.datasets import load_breast_cancer, load_diabetes, load_digits
+
+    def std(A):
+        A = np.asarray(A, dtype=np.float64)
+        sd = A.std(axis=0)
+        sd[sd == 0] = 1.0
+        return (A - A.mean(axis=0)) / sd
+
+    X, y = load_diabetes(return_X_y=True)
+    yield "diabetes", std(X), std(y[:, None])[:, 0], "squared", False
+    X, y = load_breast_cancer(return_X_y=True)
+    yield "breast_cancer", std(X), np.where(y > 0, 1, -1), "logistic", True
+    yield "breast_cancer_sq", std(X), np.where(y > 0, 1.0, -1.0), "squared", False
+    if not quick:
+        X, y = load_digits(return_X_y=True)
+        yield "digits", std(X), y, "softmax", True
+
+
+def _estimator(loss: str):
+    import convexnn
+
+    return convexnn.ConvexReLURegressor if loss == "squared" else convexnn.ConvexReLUClassifier
+
+
+def _gates(est) -> np.ndarray | None:
+    for attr in ("patterns_", "gates_"):
+        g = getattr(est, attr, None)
+        if g is not None:
+            g = getattr(g, "gates", g)
+            g = g.detach().cpu().numpy() if hasattr(g, "detach") else np.asarray(g)
+            return np.asarray(g, dtype=np.float64)
+    return None
+
+
+def run(device: str, quick: bool, n_adam: int, epochs: int) -> list[dict]:
+    from convexnn.nonconvex import train_network
+    from convexnn.objective import network_objective
+
+    rows = []
+    for name, X, y, loss, fit_intercept in _problems(quick):
+        n = X.shape[0]
+        est = _estimator(loss)(lam=LAM, fit_intercept=fit_intercept, random_state=0,
+                               device=device)
+        t0 = time.perf_counter()
+        est.fit(X, y)
+        t_cvx = time.perf_counter() - t0
+        y_enc = y
+        if loss == "softmax":
+            y_enc = np.searchsorted(est.classes_, y)
+        coefs, inter = rebalance(est.coefs_, est.intercepts_)
+        obj = network_objective(coefs, inter, X, y_enc, LAM, loss)
+        cert = est.certificate_
+        width = max(count_neurons(est.coefs_, est.intercepts_), 1)
+        base = dict(problem=name, n=n, d=X.shape[1], loss=loss, lam=LAM,
+                    fit_intercept=fit_intercept, device=device)
+        rows.append(dict(base, solver="convexnn_relu", objective=obj,
+                         rel_gap=float(cert.rel_gap), scope=str(cert.scope),
+                         lower_bound=float(cert.lower_bound), time=t_cvx, neurons=width,
+                         runs=1, note=f"n_patterns={getattr(est, 'n_patterns_', '?')}"))
+        print(f"{name}: convexnn obj {obj:.8g} gap {cert.rel_gap:.2e} ({cert.scope}) "
+              f"{t_cvx:.2f}s, {width} neurons")
+        # Adam: best of n_adam seeds × 2 learning rates, same width, same objective.
+        best, t_total, runs = None, 0.0, 0
+        for lr in (1e-3, 1e-2):
+            for seed in range(n_adam):
+                res = train_network(X, y_enc, n_neurons=width, lam=LAM, loss=loss,
+                                    fit_intercept=fit_intercept, optimizer="adam", lr=lr,
+                                    max_epochs=epochs, random_state=seed, device=device,
+                                    dtype="float64" if device == "cpu" else "float32")
+                t_total += res.time
+                runs += 1
+                c, b = rebalance(res.coefs, res.intercepts if fit_intercept else None)
+                val = network_objective(c, b, X, y_enc, LAM, loss)
+                if best is None or val < best[0]:
+                    best = (val, lr, seed)
+        assert best is not None
+        rows.append(dict(base, solver="adam (best of runs)", objective=best[0], rel_gap=np.nan,
+                         scope="", lower_bound=np.nan, time=t_total, neurons=width, runs=runs,
+                         note=f"best lr={best[1]:g} seed={best[2]}, {epochs} full-batch epochs"))
+        print(f"{name}: Adam best {best[0]:.8g} over {runs} runs, {t_total:.2f}s total")
+        rows.append(_pyscnn_row(base, est, X, y, loss, fit_intercept, device))
+    return rows
+
+
+def _pyscnn_row(base, est, X, y, loss, fit_intercept, device) -> dict:
+    from convexnn.objective import network_objective
+
+    row = dict(base, solver="pyscnn_al", objective=np.nan, rel_gap=np.nan, scope="",
+               lower_bound=np.nan, time=np.nan, neurons=np.nan, runs=1, note="")
+    if loss != "squared" or fit_intercept:
+        row["note"] = "n/a: pyscnn solves only the squared loss without an output bias"
+        return row
+    try:
+        from scnn.metrics import Metrics
+        from scnn.models import ConvexReLU
+        from scnn.optimize import optimize_model
+        from scnn.regularizers import NeuronGL1
+        from scnn.solvers import AL
+    except ImportError:
+        row["note"] = "skipped: pyscnn is not installed here"
+        return row
+    G = _gates(est)
+    note = "same patterns as convexnn"
+    if G is None or G.shape[0] != X.shape[1]:
+        G = np.random.default_rng(0).standard_normal((X.shape[1], int(est.n_patterns_)))
+        note = "convexnn exposes no gates: as many fresh Gaussian gates"
+    model = ConvexReLU(G, c=1, bias=False)
+    t0 = time.perf_counter()
+    nc, _ = optimize_model(model, AL(model), Metrics(), X, y, regularizer=NeuronGL1(LAM),
+                           unitize_data=False, device="cuda" if device.startswith("cuda")
+                           else "cpu", dtype="float64")
+    row["time"] = time.perf_counter() - t0
+    W1, W2 = (np.asarray(_np(a), dtype=np.float64) for a in nc.parameters[:2])
+    coefs, _ = rebalance([W1.T, W2.T], None)
+    row["objective"] = network_objective(coefs, None, X, y, LAM, loss)
+    row["neurons"] = count_neurons(coefs)
+    row["note"] = note + f", {G.shape[1]} gates"
+    print(f"{base['problem']}: pyscnn AL {row['objective']:.8g} {row['time']:.2f}s")
+    return row
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description="convexnn vs Adam vs pyscnn (issue 2)")
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--quick", action="store_true", help="skip digits, 2 Adam seeds, 300 epochs")
+    ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
+    args = ap.parse_args(argv)
+    device = resolve_device(args.device)
+    n_adam, epochs = (2, 300) if args.quick else (5, 3000)
+    import pandas as pd
+
+    command = "PYTHONPATH=src python3 benchmarks/engine_vs_adam.py " + " ".join(
+        shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
+    rows = run(device, args.quick, n_adam, epochs)
+    df = pd.DataFrame(rows)
+    ratios = []
+    for rec in df.to_dict("records"):
+        ref = df[(df.problem == rec["problem"]) & (df.solver == "convexnn_relu")]["time"].iloc[0]
+        ratios.append(rec["time"] / ref)
+    df["time_vs_convexnn"] = ratios
+    df["objective_vs_convexnn"] = [
+        r["objective"] / df[(df.problem == r["problem"]) & (df.solver == "convexnn_relu")][
+            "objective"].iloc[0] for r in df.to_dict("records")
+    ]
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    suffix = "" if device == "cpu" else f"_{device}"
+    suffix += "_quick" if args.quick else ""
+    df.to_csv(out / f"engine_vs_adam{suffix}.csv", index=False)
+    cols = ["problem", "n", "d", "loss", "solver", "objective", "objective_vs_convexnn",
+            "rel_gap", "scope", "time", "time_vs_convexnn", "neurons", "runs", "note"]
+    md = "\n".join([
+        "# convexnn vs Adam vs pyscnn (issue 2)", "",
+        f"Command: `{command}`  ", f"Machine: {describe(device)}", "",
+        markdown_table(df, cols), "",
+        "`objective`: SPEC §1 value of the returned network (rebalanced), λ = 1e-3. "
+        "`time_vs_convexnn`: wall time divided by convexnn's in the same run "
+        "(Adam: all runs together).",
+    ])
+    (out / f"engine_vs_adam{suffix}.md").write_text(md + "\n")
+    print(md)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
