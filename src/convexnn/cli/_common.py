@@ -58,6 +58,45 @@ class PatternsType(click.ParamType):
         return number
 
 
+class PositiveFloat(click.ParamType):
+    """A finite float > 0 (rejects nan and inf, which click's FloatRange lets through)."""
+
+    name = "FLOAT>0"
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> float:
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            self.fail(f"{value!r} is not a number.", param, ctx)
+        if not math.isfinite(number) or number <= 0:
+            self.fail(f"{value!r} is not a finite number > 0.", param, ctx)
+        return number
+
+
+POSITIVE = PositiveFloat()
+
+
+class Fraction(click.ParamType):
+    """A finite float in ``[low, high]`` (``low`` excluded when ``open_low``)."""
+
+    name = "FLOAT"
+
+    def __init__(self, low: float, high: float, *, open_low: bool = False) -> None:
+        self.low, self.high, self.open_low = low, high, open_low
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> float:
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            self.fail(f"{value!r} is not a number.", param, ctx)
+        too_low = number <= self.low if self.open_low else number < self.low
+        if not math.isfinite(number) or too_low or number > self.high:
+            bracket = "(" if self.open_low else "["
+            self.fail(f"{value!r} is not in the range {bracket}{self.low:g}, {self.high:g}].",
+                      param, ctx)
+        return number
+
+
 def data_options(func: Callable[..., Any]) -> Callable[..., Any]:
     """``--target``, ``--task``, ``--test-size``, ``--seed``, ``--no-standardize``."""
     options = [
@@ -71,7 +110,7 @@ def data_options(func: Callable[..., Any]) -> Callable[..., Any]:
             help="Learning task (inferred from the target when omitted).",
         ),
         click.option(
-            "--test-size", type=click.FloatRange(0.0, 0.9), default=0.2, show_default=True,
+            "--test-size", type=Fraction(0.0, 0.9), default=0.2, show_default=True,
             help="Fraction of samples held out for testing (0 for none).",
         ),
         click.option("--seed", type=int, default=0, show_default=True,

@@ -213,7 +213,7 @@ def _compare_payload(result: dict[str, Any]) -> dict[str, Any]:
 @click.command()
 @click.argument("data")
 @c.data_options
-@click.option("--lam", type=click.FloatRange(min=0.0, min_open=True), default=None,
+@click.option("--lam", type=c.POSITIVE, default=None,
               help="Regularization λ (SPEC scaling). Default: λ_max/100.")
 @c.model_options
 @click.option("--optimizer", "optimizers", type=click.Choice(["adam", "sgd"]),
@@ -223,9 +223,9 @@ def _compare_payload(result: dict[str, Any]) -> dict[str, Any]:
               help="Initializations per optimizer (the best is reported).")
 @click.option("--epochs", type=click.IntRange(min=1), default=2000, show_default=True,
               help="Full-batch steps per non-convex run.")
-@click.option("--lr", type=click.FloatRange(min=0.0, min_open=True), default=1e-2,
+@click.option("--lr", type=c.POSITIVE, default=1e-2,
               show_default=True, help="Learning rate of Adam/SGD.")
-@click.option("--time-limit", type=click.FloatRange(min=0.0, min_open=True), default=None,
+@click.option("--time-limit", type=c.POSITIVE, default=None,
               help="Seconds per non-convex run (default: no limit).")
 @click.option("--max-iter", type=click.IntRange(min=1), default=None,
               help="Iteration limit of the convex solver.")

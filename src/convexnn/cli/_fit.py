@@ -15,7 +15,7 @@ from convexnn.cli import _common as c
 @click.command()
 @click.argument("data")
 @c.data_options
-@click.option("--lam", type=click.FloatRange(min=0.0, min_open=True), default=None,
+@click.option("--lam", type=c.POSITIVE, default=None,
               help="Regularization λ (SPEC scaling). Default: λ_max/100.")
 @c.model_options
 @click.option("--max-iter", type=click.IntRange(min=1), default=None,

@@ -17,8 +17,8 @@ from convexnn.cli import _common as c
 @c.model_options
 @click.option("--n-lams", type=click.IntRange(min=2, max=200), default=10, show_default=True,
               help="Number of λ values on the grid.")
-@click.option("--lam-min-ratio", type=click.FloatRange(min=0.0, max=1.0, min_open=True,
-              max_open=True), default=1e-3, show_default=True,
+@click.option("--lam-min-ratio", type=c.Fraction(0.0, 0.999, open_low=True), default=1e-3,
+              show_default=True,
               help="Smallest λ of the grid as a fraction of λ_max.")
 @click.option("--max-iter", type=click.IntRange(min=1), default=None,
               help="Iteration limit of the solver at each λ.")
