@@ -10,6 +10,7 @@ Writes, under ``--out`` (default ``benchmarks/results/``):
 Examples::
 
     PYTHONPATH=src python3 benchmarks/run.py --quick                 # CI, < 2 min
+    PYTHONPATH=src python3 benchmarks/run.py --mode small            # what BENCHMARKS.md shows
     PYTHONPATH=src python3 benchmarks/run.py --only gated,relu       # targets 1 and 2
     PYTHONPATH=src python3 benchmarks/run.py --only profile --solvers convexnn,pyscnn,adam
     PYTHONPATH=src python3 benchmarks/run.py --only scaling --device cuda
@@ -50,6 +51,8 @@ def _peers_line() -> str:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="CI mode (tiny problems, < 2 min)")
+    ap.add_argument("--mode", choices=["quick", "small", "full"], default=None,
+                    help="budget: quick (= --quick), small (2-core machine, ~1 h), full")
     ap.add_argument("--only", default=None,
                     help=f"comma-separated experiments among {sorted(EXPERIMENTS)}")
     ap.add_argument("--datasets", default=None, help="comma-separated substrings of data sets")
@@ -57,14 +60,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--device", default="cpu", help="cpu, cuda or auto")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
     ap.add_argument("--tag", default="", help="suffix for the output files")
+    ap.add_argument("--merge", default=None,
+                    help="CSV of an earlier run on this machine: its rows for solvers not run "
+                         "now are added, and suboptimalities recomputed over the union")
     args = ap.parse_args(argv)
 
     import pandas as pd
 
     from benchmarks.suite.report import markdown_table, plot_profile, plot_scaling, summarize
-    from benchmarks.suite.runner import run_experiment
+    from benchmarks.suite.runner import merge, run_experiment
 
-    mode = "quick" if args.quick else "full"
+    mode = args.mode or ("quick" if args.quick else "full")
     device = resolve_device(args.device)
     names = args.only.split(",") if args.only else list(EXPERIMENTS)
     out = Path(args.out)
@@ -83,7 +89,10 @@ def main(argv: list[str] | None = None) -> int:
         exp = experiment(name.strip(), mode)
         t0 = time.perf_counter()
         df = run_experiment(exp, device=device, mode=mode, datasets=args.datasets,
-                            solvers=args.solvers)
+                            solvers=args.solvers, log=lambda m: print(m, flush=True))
+        if args.merge:
+            earlier = pd.read_csv(args.merge)
+            df = merge(earlier[earlier["experiment"] == exp.name], df)
         frames.append(df)
         md += [f"## {exp.name} — target {exp.target}", "",
                f"{len(df)} rows in {time.perf_counter() - t0:.1f} s.", ""]

@@ -18,7 +18,8 @@ from benchmarks.suite.memory import peak_memory
 from benchmarks.suite.problem import Problem, prepare, rebalance, score, test_metric
 from benchmarks.suite.solvers import SolverSkipped, make_solver
 
-__all__ = ["COLUMNS", "TOL", "count_neurons", "finalize", "run_experiment", "run_problem"]
+__all__ = ["COLUMNS", "TOL", "count_neurons", "finalize", "merge", "run_experiment",
+           "run_problem"]
 
 logger = logging.getLogger(__name__)
 
@@ -195,7 +196,8 @@ def _run_scaling(exp: Experiment, *, device: str, mode: str, solver_names: list[
                  log: Callable[[str], None]) -> pd.DataFrame:
     cfg = exp.scaling
     rows: list[dict] = []
-    grid = [("n", n, cfg["n_gates"]) for n in cfg["ns"]]
+    ns = cfg["ns_cuda"] if device.startswith("cuda") else cfg["ns"]
+    grid = [("n", n, cfg["n_gates"]) for n in ns]
     grid += [("patterns", cfg["base_n"], p) for p in cfg["ps"]]
     for axis, n, p in grid:
         X, y = planted_teacher(int(math.ceil(n / 0.8)), seed=0)
@@ -211,3 +213,34 @@ def _run_scaling(exp: Experiment, *, device: str, mode: str, solver_names: list[
     df = finalize(rows)
     df["axis"] = [str(ds).split("[")[-1].rstrip("]") for ds in df["dataset"]]
     return df
+
+
+def merge(earlier: pd.DataFrame, current: pd.DataFrame) -> pd.DataFrame:
+    """Add rows of an earlier run (same machine) for solvers absent from ``current``.
+
+    Best objectives and suboptimalities are recomputed over the union. An earlier row keeps
+    its trace-based time to tolerance only if the best objective did not move; otherwise its
+    wall time is used (a conservative value, since its trace is not stored in the CSV).
+    """
+    if earlier.empty:
+        return current
+    keys = ["experiment", "dataset", "n", "kind", "loss", "lam", "n_patterns"]
+    have = set(map(tuple, current[keys + ["solver"]].astype(str).to_numpy()))
+    extra = earlier[[tuple(r) not in have
+                     for r in earlier[keys + ["solver"]].astype(str).to_numpy()]]
+    df = pd.concat([current, extra], ignore_index=True)
+    old_best = df["best_objective"].copy()
+    ok = df["status"] == "ok"
+    best = df[ok].groupby(keys)["objective"].min().rename("best")
+    df = df.drop(columns=["best_objective"]).merge(best, how="left", left_on=keys,
+                                                  right_index=True)
+    df = df.rename(columns={"best": "best_objective"})
+    df["rel_subopt"] = (df["objective"] - df["best_objective"]) / df["best_objective"].abs().clip(
+        lower=1e-12)
+    moved = ~np.isclose(old_best.to_numpy(dtype=float), df["best_objective"].to_numpy(dtype=float),
+                        rtol=1e-12, atol=0)
+    solved = (df["rel_subopt"] <= TOL) & ok
+    ttt = np.where(solved & moved, df["time"], df["time_to_tol"])
+    df["time_to_tol"] = np.where(solved, ttt, np.inf)
+    extra_cols = [c for c in df.columns if c not in COLUMNS]
+    return df[COLUMNS + extra_cols]

@@ -1,6 +1,7 @@
 """Explicit solver registry: name → factory(mode) → :class:`Solver`.
 
-``mode`` is ``"quick"`` (CI, seconds) or ``"full"``; factories pick budgets from it.
+``mode`` is ``"quick"`` (CI, seconds), ``"small"`` (a 2-core machine, reduced budgets) or
+``"full"``; factories pick budgets from it (``_BUDGET``).
 """
 
 from __future__ import annotations
@@ -17,23 +18,33 @@ from benchmarks.suite.solvers.torch_solver import TorchSolver
 __all__ = ["SOLVERS", "Solver", "SolverOutput", "SolverSkipped", "make_solver"]
 
 
+_BUDGET = {
+    # mode: (seeds, adam lrs, sgd lrs, epochs, pyscnn iters, sklearn iters)
+    "quick": (2, (1e-2,), (1e-1,), 200, 500, 100),
+    "small": (5, (1e-2,), (1e-1,), 500, 2000, 500),
+    "full": (5, (1e-3, 1e-2), (1e-2, 1e-1), 3000, 10_000, 2000),
+}
+
+
 def _torch(optimizer: str, mode: str) -> Solver:
-    if mode == "quick":  # CI: one learning rate, two seeds, short runs
-        lrs = (1e-2,) if optimizer == "adam" else (1e-1,)
-        return TorchSolver(optimizer, n_seeds=2, lrs=lrs, max_epochs=200)
-    return TorchSolver(optimizer, n_seeds=5, max_epochs=3000)
+    seeds, adam_lrs, sgd_lrs, epochs, _, _ = _BUDGET[mode]
+    lrs = adam_lrs if optimizer == "adam" else sgd_lrs
+    return TorchSolver(optimizer, n_seeds=seeds, lrs=lrs, max_epochs=epochs)
 
 
 SOLVERS: dict[str, Callable[[str], Solver]] = {
-    "convexnn_relu": lambda mode: ConvexnnSolver("relu"),
+    # convexnn as a user runs it (column generation from the shared gates) ...
+    "convexnn_relu": lambda mode: ConvexnnSolver("relu", grow=True),
+    # ... and on exactly the shared patterns, to compare with pyscnn and CVXPY.
+    "convexnn_relu_fixed": lambda mode: ConvexnnSolver("relu", grow=False, name="fixed"),
     "convexnn_gated": lambda mode: ConvexnnSolver("gated"),
-    "pyscnn_al": lambda mode: PyscnnSolver("relu", max_iters=500 if mode == "quick" else 10_000),
-    "pyscnn_rfista": lambda mode: PyscnnSolver(
-        "gated", max_iters=1000 if mode == "quick" else 10_000),
-    "cvxpy_clarabel": lambda mode: CvxpySolver(max_size=20_000 if mode == "quick" else 400_000),
+    "pyscnn_al": lambda mode: PyscnnSolver("relu", max_iters=_BUDGET[mode][4]),
+    "pyscnn_rfista": lambda mode: PyscnnSolver("gated", max_iters=_BUDGET[mode][4]),
+    "cvxpy_clarabel": lambda mode: CvxpySolver(
+        max_size={"quick": 20_000, "small": 250_000, "full": 400_000}[mode]),
     "torch_adam": lambda mode: _torch("adam", mode),
     "torch_sgd": lambda mode: _torch("sgd", mode),
-    "sklearn_mlp": lambda mode: SklearnMLPSolver(max_iter=100 if mode == "quick" else 2000),
+    "sklearn_mlp": lambda mode: SklearnMLPSolver(max_iter=_BUDGET[mode][5]),
 }
 
 

@@ -38,11 +38,12 @@ def _gates_of(est: Any) -> np.ndarray | None:
 class ConvexnnSolver(Solver):
     losses = ("squared", "logistic", "softmax")
 
-    def __init__(self, kind: str, *, tol: float = 1e-6, grow: bool = False, **options: Any):
+    def __init__(self, kind: str, *, tol: float = 1e-6, grow: bool = False, name: str = "",
+                 **options: Any):
         super().__init__(**options)
         self.kind = kind
         self.kinds = (kind,)
-        self.name = f"convexnn_{kind}"
+        self.name = f"convexnn_{kind}" + (f"_{name}" if name else "")
         self.tol = tol
         self.grow = grow
 
