@@ -33,6 +33,12 @@ def csv_1d(tmp_path):
     return path
 
 
+@pytest.fixture
+def user_error():
+    """``user_error(result, code, *fragments)``: the checks of every user-error test."""
+    return assert_user_error
+
+
 def assert_user_error(result, code: int, *fragments: str) -> None:
     """One line on stderr, the expected exit code, no traceback."""
     assert result.exit_code == code, (result.exit_code, result.output)

@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 
 from convexnn import __version__
-from tests.cli.conftest import assert_user_error
 
 COMMANDS = ["fit", "path", "compare"]
 
@@ -35,84 +34,84 @@ def test_fit_help_lists_the_issue_options(run):
 
 
 @pytest.mark.parametrize("command", COMMANDS)
-def test_unknown_data_set(run, command):
-    assert_user_error(run(command, "diabets"), 1, "Error: Unknown data set 'diabets'",
+def test_unknown_data_set(run, command, user_error):
+    user_error(run(command, "diabets"), 1, "Error: Unknown data set 'diabets'",
                       "Did you mean 'diabetes'")
 
 
 @pytest.mark.parametrize("command", COMMANDS)
-def test_missing_file(run, command, tmp_path):
-    assert_user_error(run(command, tmp_path / "nope.csv"), 1, "nope.csv' does not exist")
+def test_missing_file(run, command, tmp_path, user_error):
+    user_error(run(command, tmp_path / "nope.csv"), 1, "nope.csv' does not exist")
 
 
 @pytest.mark.parametrize("command", COMMANDS)
-def test_bad_column(run, command, csv_1d):
-    assert_user_error(run(command, csv_1d, "--target", "price"), 1,
+def test_bad_column(run, command, csv_1d, user_error):
+    user_error(run(command, csv_1d, "--target", "price"), 1,
                       "Target column 'price' not found", "Available columns: x, y")
 
 
 @pytest.mark.parametrize("command", COMMANDS)
-def test_unknown_option(run, command):
-    assert_user_error(run(command, "diabetes", "--bogus"), 2, "No such option", "--bogus")
+def test_unknown_option(run, command, user_error):
+    user_error(run(command, "diabetes", "--bogus"), 2, "No such option", "--bogus")
 
 
 @pytest.mark.parametrize("command", ["fit", "compare"])
 @pytest.mark.parametrize("value", ["-1", "0", "abc", "nan", "inf"])
-def test_bad_lam(run, command, value):
-    assert_user_error(run(command, "diabetes", "--lam", value), 2, "Invalid value for '--lam'")
+def test_bad_lam(run, command, value, user_error):
+    user_error(run(command, "diabetes", "--lam", value), 2, "Invalid value for '--lam'")
 
 
 @pytest.mark.parametrize("value", ["0", "-3", "many"])
-def test_bad_patterns(run, value):
-    assert_user_error(run("fit", "diabetes", "--patterns", value), 2,
+def test_bad_patterns(run, value, user_error):
+    user_error(run("fit", "diabetes", "--patterns", value), 2,
                       "Invalid value for '--patterns'")
 
 
-def test_bad_choices(run):
-    assert_user_error(run("fit", "diabetes", "--task", "ranking"), 2, "Invalid value for '--task'")
-    assert_user_error(run("fit", "diabetes", "--activation", "tanh"), 2,
+def test_bad_choices(run, user_error):
+    user_error(run("fit", "diabetes", "--task", "ranking"), 2, "Invalid value for '--task'")
+    user_error(run("fit", "diabetes", "--activation", "tanh"), 2,
                       "Invalid value for '--activation'")
     for size in ("1.5", "nan", "-0.1"):
-        assert_user_error(run("fit", "diabetes", "--test-size", size), 2,
+        user_error(run("fit", "diabetes", "--test-size", size), 2,
                           "Invalid value for '--test-size'")
-    assert_user_error(run("path", "diabetes", "--lam-min-ratio", "0"), 2,
+    user_error(run("path", "diabetes", "--lam-min-ratio", "0"), 2,
                       "Invalid value for '--lam-min-ratio'")
-    assert_user_error(run("compare", "diabetes", "--optimizer", "lbfgs"), 2,
+    user_error(run("compare", "diabetes", "--optimizer", "lbfgs"), 2,
                       "Invalid value for '--optimizer'")
 
 
-def test_target_with_named_data(run):
-    assert_user_error(run("fit", "iris", "--target", "species"), 1,
+def test_target_with_named_data(run, user_error):
+    user_error(run("fit", "iris", "--target", "species"), 1,
                       "'target' parameter applies to files only")
 
 
-def test_wrong_task_for_target(run, csv_1d):
-    assert_user_error(run("fit", csv_1d, "--task", "binary"), 1, "exactly 2 classes")
+def test_wrong_task_for_target(run, csv_1d, user_error):
+    user_error(run("fit", csv_1d, "--task", "binary"), 1, "exactly 2 classes")
 
 
-def test_path_needs_validation_data(run):
-    assert_user_error(run("path", "diabetes", "--test-size", "0"), 2, "--test-size > 0")
+def test_path_needs_validation_data(run, user_error):
+    user_error(run("path", "diabetes", "--test-size", "0"), 2, "--test-size > 0")
 
 
-def test_unknown_command(run):
-    assert_user_error(run("train", "diabetes"), 2, "No such command 'train'")
+def test_unknown_command(run, user_error):
+    user_error(run("train", "diabetes"), 2, "No such command 'train'")
 
 
-def test_missing_argument(run):
-    assert_user_error(run("fit"), 2, "Missing argument 'DATA'")
+def test_missing_argument(run, user_error):
+    user_error(run("fit"), 2, "Missing argument 'DATA'")
 
 
-def test_predict_missing_model(run, tmp_path):
-    assert_user_error(run("predict", tmp_path / "m.npz", "diabetes"), 1,
+def test_predict_missing_model(run, tmp_path, user_error):
+    user_error(run("predict", tmp_path / "m.npz", "diabetes"), 1,
                       "Model file", "does not exist")
 
 
-def test_predict_corrupted_model(run, tmp_path):
+def test_predict_corrupted_model(run, tmp_path, user_error):
     bad = tmp_path / "m.npz"
     bad.write_bytes(b"PK\x03\x04 truncated")
-    assert_user_error(run("predict", bad, "diabetes"), 1, "is corrupted or truncated")
+    user_error(run("predict", bad, "diabetes"), 1, "is corrupted or truncated")
     np.savez(tmp_path / "data.npz", X=np.zeros((2, 2)))
-    assert_user_error(run("predict", tmp_path / "data.npz", "diabetes"), 1,
+    user_error(run("predict", tmp_path / "data.npz", "diabetes"), 1,
                       "not a convexnn model file")
 
 
