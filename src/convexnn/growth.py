@@ -1,0 +1,83 @@
+r"""Pattern growth: find neurons that violate the dual constraint (column generation).
+
+At a solution of the program over some patterns, :math:`V = \nabla L` is dual optimal
+for that program. For the full (all-pattern) problem it stays feasible only if
+
+.. math:: |v^\top (X u)_+| \le \lambda \quad \text{for every unit } u
+
+(SPEC §4; ``‖X^⊤ D(u) v‖ ≤ λ`` for gated ReLU). A neuron that breaks it brings a
+pattern ``1[Xu ≥ 0]`` that lowers the optimum when added. The maximization is not
+convex; a fixed-point ascent :math:`u \leftarrow X^\top D(u)\, v / \|\cdot\|` from many
+starts (random gates, data points, existing gates) finds violators fast. Finding none is
+evidence, not proof, of global optimality: the certificate's scope stays ``"sampled"``
+unless the patterns were enumerated exactly.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from convexnn.patterns._pattern_set import dedup_columns
+
+__all__ = ["find_violating_gates"]
+
+
+def find_violating_gates(
+    X: torch.Tensor,
+    V: torch.Tensor,
+    lam: float,
+    *,
+    gated: bool,
+    generator: torch.Generator,
+    n_starts: int = 256,
+    n_steps: int = 25,
+    extra_starts: torch.Tensor | None = None,
+    max_new: int = 32,
+    margin: float = 1e-6,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Gates (k, d) of neurons with dual value above ``λ(1 + margin)`` and their values.
+
+    Each returned gate lies strictly inside its chamber (a tiny random perturbation of
+    the ascent's end point), so it can seed interior-point solvers.
+    """
+    n, d = X.shape
+    starts = [torch.randn(n_starts, d, generator=generator, dtype=X.dtype, device=X.device)]
+    k_data = min(n, n_starts)
+    idx = torch.randperm(n, generator=generator, device=X.device)[:k_data]
+    starts.append(X[idx])
+    if extra_starts is not None and extra_starts.numel():
+        starts.append(extra_starts.to(X.dtype))
+    U0 = torch.cat(starts)
+    U0 = U0 / torch.linalg.vector_norm(U0, dim=1, keepdim=True).clamp_min(1e-300)
+    found_g, found_v = [], []
+    for k in range(V.shape[1]):
+        for s in (1.0, -1.0):
+            v = s * V[:, k]
+            U = U0
+            for _ in range(n_steps):
+                M = (X @ U.T >= 0).to(X.dtype)  # (n, B)
+                G = (M * v[:, None]).T @ X  # (B, d)
+                U = G / torch.linalg.vector_norm(G, dim=1, keepdim=True).clamp_min(1e-300)
+            # perturb into the interior of a chamber, then evaluate
+            eps = 1e-7 if X.dtype == torch.float64 else 1e-4
+            U = U + eps * torch.randn(U.shape, generator=generator, dtype=X.dtype,
+                                      device=X.device)
+            U = U / torch.linalg.vector_norm(U, dim=1, keepdim=True).clamp_min(1e-300)
+            M = (X @ U.T >= 0).to(X.dtype)
+            if gated:
+                val = torch.linalg.vector_norm((M * v[:, None]).T @ X, dim=1)
+            else:
+                val = (M * (X @ U.T) * v[:, None]).sum(dim=0)
+            ok = val > lam * (1 + margin)
+            found_g.append(U[ok])
+            found_v.append(val[ok])
+    if not found_g:
+        return X.new_zeros(0, d), X.new_zeros(0)
+    G = torch.cat(found_g)
+    vals = torch.cat(found_v)
+    order = torch.argsort(vals, descending=True)
+    G, vals = G[order], vals[order]
+    # distinct patterns only
+    P = (X @ G.T) >= 0
+    keep = dedup_columns(P)[:max_new]
+    return G[keep], vals[keep]

@@ -1,0 +1,112 @@
+r"""The activation-pattern matrix as a linear operator (never materialized by default).
+
+With patterns :math:`D_1, \dots, D_p` of ``X`` (n × d), ``c`` outputs and a sign
+:math:`\sigma_j \in \{\pm 1\}` per neuron block (``+1`` for ``u`` blocks, ``−1`` for the
+``v`` blocks of the ReLU program), the operator maps ``W`` of shape ``(c, p, d)`` to
+
+.. math:: (\mathcal A W)_{:, c} = \sum_{j} \sigma_j D_j X w_{c j} \in \mathbb R^n,
+
+and its adjoint maps ``V`` (n × c) to :math:`(\mathcal A^\top V)_{c j} = \sigma_j X^\top D_j v_c`.
+Each application costs one ``n × d × (c p)`` matrix product. The cone map of the ReLU
+program, :math:`\mathcal G W = ((2D_j - I) X w_{cj})_{j}`, has the same cost.
+"""
+
+from __future__ import annotations
+
+import torch
+
+__all__ = ["PatternOperator", "dottest"]
+
+
+class PatternOperator:
+    """``W ↦ Σ_j σ_j D_j X w_j`` for every output, with adjoint and call counters.
+
+    Parameters
+    ----------
+    X : tensor (n, d)
+    masks : bool tensor (n, p)
+        Activation patterns, one column per neuron block.
+    signs : tensor (p,), optional
+        ``σ_j``; all ones by default (gated ReLU).
+    n_outputs : int
+        ``c``.
+    """
+
+    def __init__(
+        self,
+        X: torch.Tensor,
+        masks: torch.Tensor,
+        signs: torch.Tensor | None = None,
+        n_outputs: int = 1,
+    ) -> None:
+        self.X = X
+        self.D = masks.to(X.dtype)
+        self.p = int(masks.shape[1])
+        self.c = int(n_outputs)
+        self.sign = (
+            torch.ones(self.p, dtype=X.dtype, device=X.device)
+            if signs is None
+            else signs.to(dtype=X.dtype, device=X.device)
+        )
+        self.SD = self.D * self.sign  # σ_j D_j, (n, p)
+        self.n_matvec = 0
+        self.n_rmatvec = 0
+
+    @property
+    def shape_in(self) -> tuple[int, int, int]:
+        return (self.c, self.p, int(self.X.shape[1]))
+
+    @property
+    def shape_out(self) -> tuple[int, int]:
+        return (int(self.X.shape[0]), self.c)
+
+    def preactivations(self, W: torch.Tensor) -> torch.Tensor:
+        """``X w_{cj}`` for every block: shape (n, c, p)."""
+        c, p, d = W.shape
+        return (self.X @ W.reshape(c * p, d).T).reshape(-1, c, p)
+
+    def matvec(self, W: torch.Tensor) -> torch.Tensor:
+        """:math:`\\mathcal A W`, shape (n, c)."""
+        self.n_matvec += 1
+        return (self.preactivations(W) * self.SD[:, None, :]).sum(dim=2)
+
+    def rmatvec(self, V: torch.Tensor) -> torch.Tensor:
+        """:math:`\\mathcal A^\\top V`, shape (c, p, d)."""
+        self.n_rmatvec += 1
+        n, c = V.shape
+        M = (V[:, :, None] * self.SD[:, None, :]).reshape(n, c * self.p)
+        return (M.T @ self.X).reshape(c, self.p, -1)
+
+    def cone_matvec(self, W: torch.Tensor) -> torch.Tensor:
+        """:math:`(2D_j - I) X w_{cj}`, shape (n, c, p); ≥ 0 means feasible."""
+        self.n_matvec += 1
+        return self.preactivations(W) * (2 * self.D - 1)[:, None, :]
+
+    def cone_rmatvec(self, M: torch.Tensor) -> torch.Tensor:
+        """Adjoint of :meth:`cone_matvec`: (n, c, p) → (c, p, d)."""
+        self.n_rmatvec += 1
+        n, c, p = M.shape
+        M = (M * (2 * self.D - 1)[:, None, :]).reshape(n, c * p)
+        return (M.T @ self.X).reshape(c, p, -1)
+
+    def both(self, W: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """:math:`\\mathcal A W` and the cone values from one matrix product."""
+        self.n_matvec += 1
+        P = self.preactivations(W)
+        return (P * self.SD[:, None, :]).sum(dim=2), P * (2 * self.D - 1)[:, None, :]
+
+    def to_dense(self) -> torch.Tensor:
+        """The explicit matrix ``[σ_1 D_1 X … σ_p D_p X]`` (n × p d), for c = 1."""
+        n, d = self.X.shape
+        return (self.SD[:, :, None] * self.X[:, None, :]).reshape(n, self.p * d)
+
+
+def dottest(op: PatternOperator, *, generator: torch.Generator | None = None) -> float:
+    """Relative error of :math:`\\langle \\mathcal A W, V\\rangle = \\langle W,
+    \\mathcal A^\\top V\\rangle` on random ``W``, ``V`` (≈ machine precision when correct)."""
+    X = op.X
+    W = torch.randn(op.shape_in, generator=generator, dtype=X.dtype, device=X.device)
+    V = torch.randn(op.shape_out, generator=generator, dtype=X.dtype, device=X.device)
+    lhs = (op.matvec(W) * V).sum()
+    rhs = (W * op.rmatvec(V)).sum()
+    return float((lhs - rhs).abs() / max(float(lhs.abs()), float(rhs.abs()), 1e-300))

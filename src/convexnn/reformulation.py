@@ -1,0 +1,111 @@
+r"""The one reversible mapping between networks and convex variables (SPEC §2).
+
+Convex variables: ``W`` of shape ``(c, q, d̃)`` over ``q`` neuron blocks with signs
+``σ_j`` (``+1``: a ``u`` block, ``−1``: a ``v`` block), ``d̃ = d + 1`` when a hidden bias
+is modelled by a constant column, and the output bias ``b`` (c,).
+
+Network: ``f(x) = Σ_j (x̃ᵀ w̃_j)_+ α_j + b`` with ``α_j ∈ R^c``.
+
+- :func:`convex_to_network` — one neuron per non-zero block:
+  :math:`\tilde w = w / \sqrt{\|w\|}`, :math:`\alpha = \sigma \sqrt{\|w\|}\, e_c`.
+  For feasible blocks (``w ∈ K_j``) the network's SPEC §1 objective equals
+  :math:`P_c(W, b)` exactly: :math:`(X\tilde w)_+ = D_j X \tilde w` and
+  :math:`\tfrac12(\|\tilde w\|^2 + \|\alpha\|^2) = \|w\|`.
+- :func:`network_to_convex` — the reverse: each neuron becomes one block per output,
+  :math:`w = \tilde w |\alpha_c|` with its own pattern :math:`1[X\tilde w \ge 0]` and
+  sign of :math:`\alpha_c`. Its convex objective is never above the network's
+  (equal for balanced neurons, :math:`\|\tilde w\| = \|\alpha\|`), so it is a valid warm
+  start and gives the patterns of a trained network.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+__all__ = ["ConvexVariables", "Network", "convex_to_network", "network_to_convex"]
+
+
+@dataclass
+class Network:
+    """A two-layer network ``(X W1 + b1)_+ W2 + b2`` (torch tensors)."""
+
+    W1: torch.Tensor  # (d, m)
+    b1: torch.Tensor  # (m,)
+    W2: torch.Tensor  # (m, c)
+    b2: torch.Tensor  # (c,)
+    gates: torch.Tensor | None = None  # (m, d̃) for gated networks
+
+    @property
+    def n_neurons(self) -> int:
+        return int(self.W1.shape[1])
+
+
+@dataclass
+class ConvexVariables:
+    W: torch.Tensor  # (c, q, d̃)
+    b: torch.Tensor  # (c,)
+    signs: torch.Tensor  # (q,)
+    masks: torch.Tensor  # (n, q) bool
+    gates: torch.Tensor  # (q, d̃)
+
+
+def convex_to_network(
+    W: torch.Tensor,
+    b: torch.Tensor,
+    signs: torch.Tensor,
+    *,
+    fit_intercept: bool,
+    gates: torch.Tensor | None = None,
+    threshold: float = 0.0,
+) -> Network:
+    """Recover the network of the convex solution (blocks with norm > ``threshold``).
+
+    With ``gates`` (one per block), a gated network is returned: neuron ``j`` keeps the
+    gate of its block.
+    """
+    c, q, dt = W.shape
+    norms = torch.linalg.vector_norm(W, dim=-1)  # (c, q)
+    keep = torch.nonzero(norms > threshold)  # (m, 2): (output, block)
+    m = keep.shape[0]
+    out_idx, blk_idx = keep[:, 0], keep[:, 1]
+    w = W[out_idx, blk_idx]  # (m, d̃)
+    r = norms[out_idx, blk_idx]
+    scale = torch.sqrt(r)
+    wt = w / scale[:, None]
+    alpha = signs.to(W.dtype)[blk_idx] * scale
+    W2 = torch.zeros(m, c, dtype=W.dtype, device=W.device)
+    W2[torch.arange(m, device=W.device), out_idx] = alpha
+    if fit_intercept:
+        W1, b1 = wt[:, :-1].T.contiguous(), wt[:, -1].contiguous()
+    else:
+        W1, b1 = wt.T.contiguous(), torch.zeros(m, dtype=W.dtype, device=W.device)
+    g = gates[blk_idx].contiguous() if gates is not None else None
+    return Network(W1, b1, W2, b.clone(), g)
+
+
+def network_to_convex(net: Network, X_aug: torch.Tensor, *, fit_intercept: bool) -> ConvexVariables:
+    """Convex variables (one block per neuron and output) of a network."""
+    W1, b1, W2 = net.W1, net.b1, net.W2
+    m, c = W2.shape
+    wt = torch.cat([W1, b1[None, :]], dim=0).T if fit_intercept else W1.T  # (m, d̃)
+    gates = net.gates if net.gates is not None else wt
+    masks_m = (X_aug @ gates.T) >= 0  # (n, m)
+    # one block per (neuron, output): sign of α and weight w̃ |α|
+    blocks_w, blocks_s, blocks_o, blocks_n = [], [], [], []
+    for k in range(c):
+        a = W2[:, k]
+        nz = torch.nonzero(a != 0).flatten()
+        blocks_w.append(wt[nz] * a[nz].abs()[:, None])
+        blocks_s.append(torch.sign(a[nz]))
+        blocks_o.append(torch.full_like(nz, k))
+        blocks_n.append(nz)
+    w = torch.cat(blocks_w)
+    s = torch.cat(blocks_s)
+    o = torch.cat(blocks_o)
+    nidx = torch.cat(blocks_n)
+    q = w.shape[0]
+    W = torch.zeros(c, q, wt.shape[1], dtype=wt.dtype, device=wt.device)
+    W[o, torch.arange(q, device=wt.device)] = w
+    return ConvexVariables(W, net.b2.clone(), s, masks_m[:, nidx], gates[nidx])

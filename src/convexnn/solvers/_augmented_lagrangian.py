@@ -1,0 +1,151 @@
+r"""Augmented Lagrangian method for the ReLU program's cone constraints (SPEC §2).
+
+.. math::
+
+    \min_{W, b}\; L(\mathcal A W + \mathbf 1 b^\top) + \lambda \sum_j \|w_j\|_2
+    \quad\text{s.t.}\quad C(W) := \big((2D_j - I) X w_{cj}\big)_{j} \ge 0 .
+
+Each outer step minimizes the augmented Lagrangian
+
+.. math::
+
+    \Phi_\rho(W, b; \mu) = L(\mathcal A W + \mathbf 1 b^\top) + \lambda\sum_j\|w_j\|
+    + \frac{1}{2\rho}\big(\|(\mu - \rho C(W))_+\|^2 - \|\mu\|^2\big)
+
+by FISTA (warm started), then updates :math:`\mu \leftarrow (\mu - \rho C(W))_+` and
+raises ρ when the violation did not shrink enough. It stops when the largest violation
+is at most ``feas_tol`` and the relative duality gap (which uses μ to bound the cone
+dual norms) is at most ``tol``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import torch
+
+from convexnn.solvers._apg import SolverResult, apg
+from convexnn.solvers._fista import _op_norm_sq_estimate, relative_gap
+from convexnn.solvers._problem import ConvexProblem
+
+__all__ = ["augmented_lagrangian"]
+
+log = logging.getLogger(__name__)
+
+
+class _AugmentedLagrangian:
+    """Smooth part of Φ_ρ; its tracked image is the pre-activation tensor ``X w_{cj}``."""
+
+    def __init__(self, problem: ConvexProblem, mu: torch.Tensor, rho: float) -> None:
+        self.p = problem
+        self.mu = mu
+        self.rho = rho
+        op = problem.op
+        self.S = (2 * op.D - 1)[:, None, :]  # (n, 1, p)
+        self.SD = op.SD[:, None, :]
+
+    def image(self, W: torch.Tensor) -> torch.Tensor:
+        return self.p.op.preactivations(W)
+
+    def value(self, P: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        Z = (P * self.SD).sum(dim=2) + b
+        lam_plus = torch.clamp(self.mu - self.rho * P * self.S, min=0)
+        al = ((lam_plus**2).sum() - (self.mu**2).sum()) / (2 * self.rho)
+        return self.p.loss.value(Z, self.p.Y) + al
+
+    def grad(self, P: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        op = self.p.op
+        Z = (P * self.SD).sum(dim=2) + b
+        V = self.p.loss.grad(Z, self.p.Y)
+        lam_plus = torch.clamp(self.mu - self.rho * P * self.S, min=0)
+        M = V[:, :, None] * self.SD - self.S * lam_plus
+        n, c, p = M.shape
+        op.n_rmatvec += 1
+        gW = (M.reshape(n, c * p).T @ op.X).reshape(c, p, -1)
+        return gW, V.sum(dim=0)
+
+
+def augmented_lagrangian(
+    problem: ConvexProblem,
+    W0: torch.Tensor | None = None,
+    b0: torch.Tensor | None = None,
+    mu0: torch.Tensor | None = None,
+    *,
+    tol: float = 1e-6,
+    feas_tol: float | None = None,
+    max_iter: int = 10_000,
+    max_outer: int = 60,
+    rho0: float | None = None,
+    time_limit: float | None = None,
+) -> SolverResult:
+    """Solve the ReLU program; returns W, b and, in ``extra``, μ, violation and gap.
+
+    ``max_iter`` bounds the total number of inner FISTA iterations.
+    """
+    X = problem.op.X
+    n = X.shape[0]
+    if feas_tol is None:
+        feas_tol = 1e-8 if X.dtype == torch.float64 else 1e-5
+    Wz, bz = problem.zeros()
+    W = Wz if W0 is None else W0.clone()
+    b = bz if b0 is None else b0.clone()
+    op = problem.op
+    mu = (
+        torch.zeros(n, op.c, op.p, dtype=X.dtype, device=X.device)
+        if mu0 is None or mu0.shape != (n, op.c, op.p)
+        else mu0.clone()
+    )
+    norm_sq = _op_norm_sq_estimate(problem)
+    rho = float(rho0) if rho0 is not None else problem.loss.lipschitz(n)
+    total = 0
+    prev_viol = float("inf")
+    converged = interrupted = False
+    history = []
+    t0 = time.perf_counter()
+    primal = lb = rel = float("nan")
+    viol = float("inf")
+    outer = 0
+    gm_scale = None
+    gm_tol = 0.0
+    for outer in range(1, max_outer + 1):
+        smooth = _AugmentedLagrangian(problem, mu, rho)
+        L0 = problem.loss.lipschitz(n) * norm_sq + rho * norm_sq
+        budget = max(50, min(5000, max_iter - total))
+        res = apg(
+            smooth, problem.penalty.prox, W, b, fit_bias=problem.fit_bias, max_iter=budget,
+            L0=L0, gm_tol=gm_tol, gm_rtol=1e-3 if gm_scale is None else 0.0, regularizer=problem.penalty.value,
+        )
+        if gm_scale is None:
+            gm_scale = res.extra["gm0"]
+        gm_tol = max(gm_scale * 1e-12, (gm_tol or gm_scale * 1e-3) * 0.2)
+        W, b = res.W, res.b
+        total += res.n_iter
+        if res.interrupted:
+            interrupted = True
+            break
+        C = op.cone_matvec(W)
+        viol = float(torch.clamp(-C, min=0).max()) if C.numel() else 0.0
+        mu = torch.clamp(mu - rho * C, min=0)
+        Z = op.matvec(W)
+        primal, lb, rel = relative_gap(problem, W, b, Z, mu=mu)
+        history.append({
+            "outer": outer, "inner": res.n_iter, "rho": rho, "violation": viol,
+            "primal": primal, "lower_bound": lb, "rel_gap": rel,
+            "time": time.perf_counter() - t0,
+        })
+        log.debug("AL outer %d: viol=%.2e gap=%.2e rho=%.1e", outer, viol, rel, rho)
+        if viol <= feas_tol and rel <= tol:
+            converged = True
+            break
+        if total >= max_iter:
+            break
+        if time_limit is not None and time.perf_counter() - t0 > time_limit:
+            break
+        if viol > feas_tol and viol > 0.5 * prev_viol:
+            rho = min(rho * 5.0, 1e12)
+        prev_viol = viol
+    out = SolverResult(W, b, total, converged, interrupted, history)
+    out.extra.update(mu=mu, violation=viol, primal=primal, lower_bound=lb, rel_gap=rel,
+                     n_outer=outer, rho=rho, feas_tol=feas_tol)
+    return out

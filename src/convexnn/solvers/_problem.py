@@ -1,0 +1,56 @@
+r"""The convex program solved by every solver, as data (no solving here).
+
+.. math::
+
+    \min_{W, b}\; L(\mathcal A W + \mathbf 1 b^\top) + \lambda \sum_j \|w_j\|_2
+    \quad\text{s.t.}\quad (2D_j - I) X w_{cj} \ge 0 \text{ (ReLU only)}
+
+``W`` has shape ``(c, p, d)``; ``b`` (shape ``(c,)``) is the unregularized output bias,
+fixed at zero when ``fit_bias`` is False.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from convexnn.losses import Loss
+from convexnn.operators import PatternOperator
+from convexnn.penalties import GroupL2
+
+__all__ = ["ConvexProblem"]
+
+
+@dataclass
+class ConvexProblem:
+    op: PatternOperator
+    Y: torch.Tensor
+    loss: Loss
+    penalty: GroupL2
+    fit_bias: bool = False
+    constrained: bool = False
+    #: a gate per block (p, d), strictly inside the block's cone (for interior points)
+    gates: torch.Tensor | None = None
+
+    @property
+    def lam(self) -> float:
+        return self.penalty.lam
+
+    def zeros(self) -> tuple[torch.Tensor, torch.Tensor]:
+        X = self.op.X
+        W = torch.zeros(self.op.shape_in, dtype=X.dtype, device=X.device)
+        b = torch.zeros(self.op.c, dtype=X.dtype, device=X.device)
+        return W, b
+
+    def objective(self, W: torch.Tensor, b: torch.Tensor) -> float:
+        """:math:`P_c(W, b)` (constraints are not checked here)."""
+        Z = self.op.matvec(W) + b
+        return float(self.loss.value(Z, self.Y) + self.penalty.value(W))
+
+    def max_violation(self, W: torch.Tensor) -> float:
+        """Largest violation :math:`\\max (-(2D_j - I) X w_j)_+` of the cone constraints."""
+        if not self.constrained or W.numel() == 0:
+            return 0.0
+        C = self.op.cone_matvec(W)
+        return float(torch.clamp(-C, min=0).max())

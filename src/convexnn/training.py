@@ -1,0 +1,259 @@
+r"""Fitting a two-layer network through its convex program, end to end.
+
+``fit_convex_network`` is what every estimator calls. It
+
+1. builds the activation patterns (sampled, exact, or user gates) of ``[X, 1]``;
+2. solves the convex program (ReLU: cone-constrained; gated: group lasso) with working
+   sets, using an interior-point method on small restricted programs and FISTA /
+   augmented Lagrangian on large ones;
+3. grows the pattern set by column generation until no neuron violating the dual
+   constraint is found (unless the patterns are exact);
+4. recovers the network (:mod:`convexnn.reformulation`) and certifies it
+   (:mod:`convexnn.certificates`).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from convexnn.certificates import Certificate, dual_bound, make_certificate
+from convexnn.exceptions import ConvergenceWarning
+from convexnn.growth import find_violating_gates
+from convexnn.losses import Loss
+from convexnn.objective import network_forward
+from convexnn.operators import PatternOperator
+from convexnn.patterns import (
+    PatternSet,
+    enumerate_patterns,
+    patterns_from_gates,
+    sample_patterns,
+)
+from convexnn.penalties import GroupL2
+from convexnn.reformulation import Network, convex_to_network
+from convexnn.solvers import (
+    ConvexProblem,
+    SolverResult,
+    augmented_lagrangian,
+    fista,
+)
+from convexnn.solvers._interior_point import interior_point, ipm_size
+from convexnn.solvers._working_set import working_set_solve
+
+__all__ = ["FitResult", "build_patterns", "fit_convex_network", "network_outputs"]
+
+log = logging.getLogger(__name__)
+
+#: restricted programs with at most this many Newton unknowns use the interior-point method
+IPM_MAX_UNKNOWNS = 1500
+
+
+@dataclass
+class FitResult:
+    network: Network
+    W: torch.Tensor
+    b: torch.Tensor
+    patterns: PatternSet
+    certificate: Certificate
+    objective: float
+    n_iter: int
+    converged: bool
+    interrupted: bool
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+
+def build_patterns(
+    X_aug: torch.Tensor,
+    patterns: Any,
+    *,
+    fit_intercept: bool,
+    generator: torch.Generator,
+    max_patterns: int,
+) -> PatternSet:
+    """Patterns of ``X_aug`` from the estimator's ``patterns`` parameter (validated)."""
+    if isinstance(patterns, str):  # "exact"
+        return enumerate_patterns(X_aug, max_patterns=max_patterns)
+    if isinstance(patterns, int):
+        return sample_patterns(X_aug, patterns, generator=generator)
+    G = torch.as_tensor(patterns, dtype=X_aug.dtype, device=X_aug.device)
+    if fit_intercept and G.shape[1] == X_aug.shape[1] - 1:
+        G = torch.cat([G, torch.zeros(G.shape[0], 1, dtype=G.dtype, device=G.device)], 1)
+    return patterns_from_gates(X_aug, G, source="user")
+
+
+def _problem(
+    X_aug: torch.Tensor, ps: PatternSet, Y: torch.Tensor, loss: Loss, lam: float,
+    *, relu: bool, fit_bias: bool,
+) -> ConvexProblem:
+    p = ps.n_patterns
+    if relu:
+        masks = torch.cat([ps.masks, ps.masks], dim=1)
+        one = torch.ones(p, dtype=X_aug.dtype, device=X_aug.device)
+        signs = torch.cat([one, -one])
+        gates = torch.cat([ps.gates, ps.gates])
+    else:
+        masks, signs, gates = ps.masks, None, ps.gates
+    op = PatternOperator(X_aug, masks, signs, n_outputs=Y.shape[1])
+    return ConvexProblem(op, Y, loss, GroupL2(lam), fit_bias=fit_bias, constrained=relu,
+                         gates=gates)
+
+
+def _inner(sub: ConvexProblem, W0: torch.Tensor, b0: torch.Tensor, mu0: torch.Tensor | None,
+           *, tol: float, max_iter: int) -> SolverResult:
+    if ipm_size(sub) <= IPM_MAX_UNKNOWNS and sub.gates is not None:
+        try:
+            return interior_point(sub, W0, b0, tol=min(tol, 1e-8), max_iter=max(200, max_iter))
+        except ValueError:  # a gate not strictly inside its cone: use the first-order path
+            pass
+    if sub.constrained:
+        return augmented_lagrangian(sub, W0, b0, mu0, tol=tol, max_iter=max_iter)
+    return fista(sub, W0, b0, tol=tol, max_iter=max_iter)
+
+
+def _relayout(W: torch.Tensor, p_old: int, p_new: int, relu: bool) -> torch.Tensor:
+    """Pad a solution over ``p_old`` patterns with zero blocks for ``p_new`` patterns."""
+    c, _, d = W.shape
+    if not relu:
+        out = W.new_zeros(c, p_new, d)
+        out[:, :p_old] = W
+        return out
+    out = W.new_zeros(c, 2 * p_new, d)
+    out[:, :p_old] = W[:, :p_old]
+    out[:, p_new : p_new + p_old] = W[:, p_old:]
+    return out
+
+
+def network_outputs(net: Network, X: torch.Tensor, fit_intercept: bool) -> torch.Tensor:
+    """Outputs of a recovered network on the (non-augmented) data ``X``."""
+    if net.gates is None:
+        return network_forward(X, net.W1, net.b1, net.W2, net.b2)
+    X_aug = torch.cat([X, torch.ones_like(X[:, :1])], 1) if fit_intercept else X
+    gate = (X_aug @ net.gates.T >= 0).to(X.dtype)
+    return (gate * (X @ net.W1 + net.b1)) @ net.W2 + net.b2
+
+
+def fit_convex_network(
+    X: torch.Tensor,
+    Y: torch.Tensor,
+    loss: Loss,
+    lam: float,
+    *,
+    relu: bool,
+    patterns: Any,
+    fit_intercept: bool,
+    tol: float,
+    max_iter: int,
+    generator: torch.Generator,
+    grow: bool,
+    max_grow_rounds: int = 20,
+    max_patterns: int = 20_000,
+    warm_start: tuple[torch.Tensor, torch.Tensor, PatternSet] | None = None,
+    callback: Callable[[dict[str, Any]], Any] | None = None,
+) -> FitResult:
+    """Fit a two-layer (gated) ReLU network by its convex program; see the module doc."""
+    t0 = time.perf_counter()
+    n = X.shape[0]
+    X_aug = torch.cat([X, torch.ones(n, 1, dtype=X.dtype, device=X.device)], 1) \
+        if fit_intercept else X
+    if warm_start is not None:
+        W, b, ps = warm_start
+        W, b = W.clone(), b.clone()
+    else:
+        ps = build_patterns(X_aug, patterns, fit_intercept=fit_intercept, generator=generator,
+                            max_patterns=max_patterns)
+        W = b = None
+    exact = ps.exact
+    history: list[dict[str, Any]] = []
+    total_iter = 0
+    converged = interrupted = False
+    res: SolverResult | None = None
+    problem: ConvexProblem | None = None
+
+    def report(rec: dict[str, Any]) -> None:
+        rec = dict(rec, time=time.perf_counter() - t0)
+        history.append(rec)
+        if callback is not None:
+            info = {
+                "phase": rec.get("phase", "solve"),
+                "iteration": len(history),
+                "objective": rec.get("primal", math.nan),
+                "lower_bound": rec.get("lower_bound", math.nan),
+                "gap": rec.get("primal", math.nan) - rec.get("lower_bound", math.nan),
+                "n_patterns": ps.n_patterns,
+                "time": rec["time"],
+            }
+            callback(info)
+
+    try:
+        for grow_round in range(max_grow_rounds + 1):
+            problem = _problem(X_aug, ps, Y, loss, lam, relu=relu, fit_bias=fit_intercept)
+            res = working_set_solve(
+                problem, _inner, W, b, tol=tol, max_iter=max(1, max_iter - total_iter),
+                callback=lambda r: report(dict(r, phase="solve", grow_round=grow_round)),
+            )
+            W, b = res.W, res.b
+            total_iter += res.n_iter
+            converged = res.converged
+            if res.interrupted:
+                interrupted = True
+                break
+            if exact or not grow or grow_round == max_grow_rounds or total_iter >= max_iter:
+                break
+            Z = problem.op.matvec(W) + b
+            V = loss.grad(Z, Y)
+            if fit_intercept:
+                V = loss.center(V, Y)
+            active = torch.linalg.vector_norm(W, dim=-1).amax(dim=0) > 0
+            starts = problem.gates[active] if problem.gates is not None else None
+            new_g, vals = find_violating_gates(X_aug, V, lam, gated=not relu,
+                                               generator=generator, extra_starts=starts)
+            added = 0
+            if new_g.shape[0]:
+                new_ps = patterns_from_gates(X_aug, new_g, source="grown", dedup=False)
+                p_old = ps.n_patterns
+                ps, added = ps.extend(new_ps.gates, new_ps.masks)
+                W = _relayout(W, p_old, ps.n_patterns, relu)
+            report({"phase": "grow", "grow_round": grow_round, "added": added,
+                    "max_violation_ratio": float(vals.max() / lam) if vals.numel() else 0.0,
+                    "primal": res.extra.get("primal", math.nan),
+                    "lower_bound": res.extra.get("lower_bound", math.nan)})
+            if added == 0:
+                break
+    except KeyboardInterrupt:
+        interrupted = True
+        warnings.warn("Fit interrupted: returning the best iterate found so far.",
+                      RuntimeWarning, stacklevel=3)
+        if res is None:
+            raise
+    assert res is not None and problem is not None and W is not None and b is not None
+    if problem.op.p != W.shape[1]:  # interrupted right after growing
+        problem = _problem(X_aug, ps, Y, loss, lam, relu=relu, fit_bias=fit_intercept)
+    signs = problem.op.sign
+    net = convex_to_network(W, b, signs, fit_intercept=fit_intercept,
+                            gates=None if relu else problem.gates)
+    Z_net = network_outputs(net, X, fit_intercept)
+    reg = 0.5 * lam * ((net.W1**2).sum() + (net.b1**2).sum() + (net.W2**2).sum()) \
+        if fit_intercept else 0.5 * lam * ((net.W1**2).sum() + (net.W2**2).sum())
+    objective = float(loss.value(Z_net, Y) + reg)
+    big = problem.op.X.shape[0] * problem.op.p * problem.op.c
+    db = dual_bound(loss, Y, Z_net, problem.op, lam, fit_bias=fit_intercept,
+                    constrained=relu, mu=res.extra.get("mu"),
+                    combine_outputs=relu and Y.shape[1] > 1,
+                    cone_iters=200 if big < 2_000_000 else 30)
+    viol = problem.max_violation(W) if relu else 0.0
+    cert = make_certificate(objective, db.lower_bound, exact=exact, max_violation=viol,
+                            n_patterns=ps.n_patterns)
+    if not converged and not interrupted:
+        warnings.warn(
+            f"The solver stopped after {total_iter} iterations (max_iter={max_iter}) with a "
+            f"relative duality gap of {cert.rel_gap:.2e} above tol={tol:g}; raise max_iter "
+            "or tol.", ConvergenceWarning, stacklevel=3)
+    return FitResult(net, W, b, ps, cert, objective, total_iter, converged, interrupted,
+                     history)
