@@ -552,6 +552,9 @@ class LESSSketch(Sketch):
         signs = 1 - 2 * torch.randint(0, 2, (total,), generator=g, device=self.device)
         vals = signs.to(torch.float64) / torch.sqrt(self.m * self.s * pi)
         rows = torch.arange(self.m, device=self.device).repeat_interleave(self.s)
+        # row-major copy (row k of S = entries k*s .. k*s+s-1): gather-and-sum, no scatter
+        self._rm_cols = cols
+        self._rm_vals = vals.to(self.dtype)
         order = torch.argsort(cols)
         self.cols = cols[order]
         self.rows = rows[order]
@@ -562,7 +565,24 @@ class LESSSketch(Sketch):
         hi = int(torch.searchsorted(self.cols, torch.tensor(c1, device=self.device)))
         return slice(lo, hi)
 
+    def _gather_sum(self, a: torch.Tensor, w: torch.Tensor | None) -> torch.Tensor:
+        k = a.shape[1]
+        out = torch.empty((self.m, k), device=a.device, dtype=a.dtype)
+        rows_per = max(1, (1 << 22) // max(self.s * k, 1))
+        vals = self._rm_vals.to(a.dtype)
+        for r0 in range(0, self.m, rows_per):
+            r1 = min(self.m, r0 + rows_per)
+            c = self._rm_cols[r0 * self.s : r1 * self.s]
+            coef = vals[r0 * self.s : r1 * self.s]
+            if w is not None:
+                coef = coef * w[c]
+            g = a[c] * coef.unsqueeze(1)
+            out[r0:r1] = g.view(r1 - r0, self.s, k).sum(1)
+        return out
+
     def _left_dense(self, a: torch.Tensor, offset: int) -> torch.Tensor:
+        if offset == 0 and a.shape[0] == self.n:
+            return self._gather_sum(a, None)
         sl = self._range(offset, offset + a.shape[0])
         rows, cols, vals = self.rows[sl], self.cols[sl] - offset, self.vals[sl].to(a.dtype)
         k = a.shape[1]
@@ -590,6 +610,8 @@ class LESSSketch(Sketch):
 
     def apply_left_weighted(self, a: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
         """``S diag(w) A`` touching only the ``m · s`` sampled rows of ``A``."""
+        if a.shape[0] == self.n:
+            return self._gather_sum(a, w)
         k = a.shape[1]
         out = torch.zeros((self.m, k), device=a.device, dtype=a.dtype)
         step = max(1, (1 << 22) // max(k, 1))
