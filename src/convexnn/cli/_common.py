@@ -441,9 +441,9 @@ def encode_targets_for(y: np.ndarray, loss: str, classes: np.ndarray | None) -> 
 
 
 def resolve_lam(lam: float | None, Xs: np.ndarray, y_enc: np.ndarray, loss: str,
-                cls: type) -> tuple[float, float | None, str]:
+                activation: str = "relu") -> tuple[float, float | None, str]:
     """The λ to use: ``lam`` itself, or ``λ_max / 100`` when omitted."""
-    lmax = compute_lam_max(Xs, y_enc, loss)
+    lmax = compute_lam_max(Xs, y_enc, loss, activation)
     if lam is not None:
         return float(lam), lmax, "--lam"
     if lmax is None or not math.isfinite(lmax) or lmax <= 0:
@@ -451,14 +451,21 @@ def resolve_lam(lam: float | None, Xs: np.ndarray, y_enc: np.ndarray, loss: str,
     return lmax / 100.0, lmax, "λ_max/100"
 
 
-def compute_lam_max(Xs: np.ndarray, y_enc: np.ndarray, loss: str) -> float | None:
-    """``convexnn.lam_max`` when the library has it."""
+def compute_lam_max(Xs: np.ndarray, y_enc: np.ndarray, loss: str,
+                    activation: str = "relu", seed: int = 0) -> float | None:
+    """``convexnn.lam_max`` (SPEC §4) for the standardized training data."""
     import convexnn
 
     fn = getattr(convexnn, "lam_max", None)
     if fn is None:
         return None
-    return float(fn(Xs, y_enc, loss=loss, fit_intercept=True))
+    kwargs: dict[str, Any] = {"loss": loss, "fit_intercept": True}
+    params = inspect.signature(fn).parameters
+    if "activation" in params:
+        kwargs["activation"] = activation
+    if "random_state" in params:
+        kwargs["random_state"] = seed
+    return float(fn(Xs, y_enc, **kwargs))
 
 
 def error_name(task: str) -> str:

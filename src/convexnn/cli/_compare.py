@@ -59,7 +59,7 @@ def run_compare(prep: c.Prepared, *, activation: str, lam: float | None, pattern
     loss = c.loss_name(prep.task, None)
     classes = None if prep.task == "regression" else np.unique(prep.y_train)
     y_enc = c.encode_targets_for(prep.ys_train, loss, classes)
-    lam_value, lam_max, lam_source = c.resolve_lam(lam, prep.Xs_train, y_enc, loss, cls)
+    lam_value, lam_max, lam_source = c.resolve_lam(lam, prep.Xs_train, y_enc, loss, activation)
     est = c.make_estimator(cls, lam=lam_value, patterns=patterns, random_state=seed,
                            device=device, max_iter=max_iter)
     c.echo(f"[1/2] convex fit: {type(est).__name__}(lam={lam_value:.4g} [{lam_source}]"

@@ -65,7 +65,7 @@ def run_fit(data: str, *, target: str | None, task: str | None, test_size: float
     loss = c.loss_name(prep.task, None)
     classes = None if prep.task == "regression" else np.unique(prep.y_train)
     y_enc = c.encode_targets_for(prep.ys_train, loss, classes)
-    lam_value, lam_max, lam_source = c.resolve_lam(lam, prep.Xs_train, y_enc, loss, cls)
+    lam_value, lam_max, lam_source = c.resolve_lam(lam, prep.Xs_train, y_enc, loss, activation)
     est = c.make_estimator(cls, lam=lam_value, patterns=patterns, random_state=seed,
                            device=device, max_iter=max_iter)
     c.echo(f"convexnn fit: {ds.name} ({ds.n_samples} samples x {ds.n_features} features, "

@@ -42,7 +42,7 @@ def path(data: str, target: str | None, task: str | None, test_size: float, seed
     loss = c.loss_name(prep.task, None)
     classes = None if prep.task == "regression" else np.unique(prep.y_train)
     y_enc = c.encode_targets_for(prep.ys_train, loss, classes)
-    lam_max = c.compute_lam_max(prep.Xs_train, y_enc, loss)
+    lam_max = c.compute_lam_max(prep.Xs_train, y_enc, loss, activation, seed)
     if lam_max is None or not math.isfinite(lam_max) or lam_max <= 0:
         raise click.ClickException(
             f"Cannot build a λ grid: λ_max of this data is {lam_max!r} (constant target?)."
