@@ -555,10 +555,27 @@ class LESSSketch(Sketch):
         # row-major copy (row k of S = entries k*s .. k*s+s-1): gather-and-sum, no scatter
         self._rm_cols = cols
         self._rm_vals = vals.to(self.dtype)
-        order = torch.argsort(cols)
-        self.cols = cols[order]
-        self.rows = rows[order]
-        self.vals = vals[order].to(self.dtype)
+        self._rows_rm = rows
+        self._sorted: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
+
+    def _by_column(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        # (rows, cols, vals) sorted by column, built on first use (row blocks, adjoint)
+        if self._sorted is None:
+            order = torch.argsort(self._rm_cols)
+            self._sorted = (self._rows_rm[order], self._rm_cols[order], self._rm_vals[order])
+        return self._sorted
+
+    @property
+    def rows(self) -> torch.Tensor:
+        return self._by_column()[0]
+
+    @property
+    def cols(self) -> torch.Tensor:
+        return self._by_column()[1]
+
+    @property
+    def vals(self) -> torch.Tensor:
+        return self._by_column()[2]
 
     def _range(self, c0: int, c1: int) -> slice:
         lo = int(torch.searchsorted(self.cols, torch.tensor(c0, device=self.device)))

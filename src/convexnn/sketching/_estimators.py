@@ -279,10 +279,10 @@ class SketchedLogisticRegression(ClassifierMixin, BaseEstimator):
     sketch : {"less", "gaussian", "rademacher", "srht", "countsketch", "sparse_sign"}
         ``"less"`` (LESS-uniform) is Newton-LESS.
     sketch_size : int, optional
-        Rows of the sketch (default ``4 (n_features + 1)``; the exact Hessian when it is
+        Rows of the sketch (default ``10 (n_features + 1)``; the exact Hessian when it is
         ``>= n_samples``).
     nnz_per_row : int, optional
-        Non-zeros per row of the LESS sketch (default ``min(n_features + 1, 32)``).
+        Non-zeros per row of the LESS sketch (default ``min(n_features + 1, 8)``).
     tol : float, default 1e-8
         Stop when the sketched Newton decrement ``λ² <= tol · F``.
     max_iter : int, default 100

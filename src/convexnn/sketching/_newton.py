@@ -92,10 +92,10 @@ def newton_sketch_logistic(
     sketch : str
         Embedding for the Hessian square root; ``"less"`` is Newton-LESS (LESS-uniform).
     sketch_size : int, optional
-        Rows ``m`` of the sketch; default ``4 (d + 1)``. ``m >= n`` uses the exact Hessian,
+        Rows ``m`` of the sketch; default ``10 (d + 1)``. ``m >= n`` uses the exact Hessian,
         and so does the default on tiny problems (``n (d + 1)² <= 10⁶``).
     nnz_per_row : int, optional
-        Non-zeros per row of the LESS sketch (default ``min(d + 1, 32)``).
+        Non-zeros per row of the LESS sketch (default ``min(d + 1, 8)``).
     tol : float
         Stop when the Newton decrement ``λ² <= tol · F`` (floored at ``50 eps`` of the dtype).
     max_iter : int
@@ -110,11 +110,11 @@ def newton_sketch_logistic(
     n, d = x.shape
     dev, dt = x.device, x.dtype
     p = d + 1 if fit_intercept else d
-    m = int(sketch_size) if sketch_size is not None else 4 * p
+    m = int(sketch_size) if sketch_size is not None else 10 * p
     # the exact Hessian when the sketch saves nothing (m >= n) or the problem is tiny
     exact = m >= n or (sketch_size is None and n * p * p <= _EXACT_WORK)
     tol = max(float(tol), 50 * torch.finfo(dt).eps)
-    s_less = nnz_per_row if nnz_per_row is not None else min(p, 32)
+    s_less = nnz_per_row if nnz_per_row is not None else min(p, 8)
     gen = make_generator(random_state, "cpu")
     w = torch.zeros(d, device=dev, dtype=dt)
     c = torch.zeros((), device=dev, dtype=dt)
