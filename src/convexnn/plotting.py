@@ -79,10 +79,12 @@ def _finish(fig: Figure, path: str | os.PathLike[str] | None) -> Figure:
 
 def _as_curve(curve: Any) -> tuple[np.ndarray, np.ndarray]:
     if isinstance(curve, Mapping):
-        t, v = curve["time"], curve["objective"]
+        t, v = curve["time"], curve["objective"] if "objective" in curve else curve["primal"]
     elif isinstance(curve, Sequence) and curve and isinstance(curve[0], Mapping):
-        t = [r["time"] for r in curve]
-        v = [r["objective"] for r in curve]
+        # histories: {"time", "objective"} records (or "primal", as the estimators' history_)
+        records = [r for r in curve if "time" in r and ("objective" in r or "primal" in r)]
+        t = [r["time"] for r in records]
+        v = [r["objective"] if "objective" in r else r["primal"] for r in records]
     else:
         t, v = curve
     t_arr = np.asarray(t, dtype=float).ravel()
@@ -110,8 +112,8 @@ def plot_objective_vs_time(
     Parameters
     ----------
     curves : mapping of label to curve
-        Each curve is a history (list of dicts with ``"time"`` and ``"objective"``), a
-        dict of two sequences, or a pair ``(times, objectives)``.
+        Each curve is a history (list of dicts with ``"time"`` and ``"objective"`` or
+        ``"primal"``), a dict of two sequences, or a pair ``(times, objectives)``.
     lower_bound : float, optional
         A lower bound :math:`\underline p` from the convex dual, drawn as a dashed line;
         the right panel then shows :math:`P(t) - p_{ref}` on a log scale with

@@ -37,7 +37,9 @@ from convexnn.patterns import (
     sample_patterns,
 )
 from convexnn.penalties import GroupL2
-from convexnn.reformulation import Network, convex_to_network
+from convexnn.nonconvex import train_network
+from convexnn.patterns._pattern_set import _column_hash
+from convexnn.reformulation import Network, convex_to_network, network_to_convex
 from convexnn.solvers import (
     ConvexProblem,
     SolverResult,
@@ -51,8 +53,9 @@ __all__ = ["FitResult", "build_patterns", "fit_convex_network", "network_outputs
 
 log = logging.getLogger(__name__)
 
-#: restricted programs with at most this many Newton unknowns use the interior-point method
-IPM_MAX_UNKNOWNS = 1500
+#: restricted programs whose Newton step costs at most this many flops use the
+#: interior-point method (n·k² to form the Hessian, k³/3 to factor it; k unknowns)
+IPM_MAX_FLOPS = 3e9
 
 
 @dataclass
@@ -107,14 +110,56 @@ def _problem(
 
 def _inner(sub: ConvexProblem, W0: torch.Tensor, b0: torch.Tensor, mu0: torch.Tensor | None,
            *, tol: float, max_iter: int) -> SolverResult:
-    if ipm_size(sub) <= IPM_MAX_UNKNOWNS and sub.gates is not None:
+    k = ipm_size(sub)
+    n = sub.op.X.shape[0]
+    if n * k * k + k**3 / 3 <= IPM_MAX_FLOPS and sub.gates is not None:
         try:
             return interior_point(sub, W0, b0, tol=min(tol, 1e-8), max_iter=max(200, max_iter))
         except ValueError:  # a gate not strictly inside its cone: use the first-order path
             pass
     if sub.constrained:
+        if mu0 is None or not bool((W0 != 0).any()):
+            W0 = _feasible_start(sub, W0, b0, tol=tol, max_iter=max_iter // 2)
         return augmented_lagrangian(sub, W0, b0, mu0, tol=tol, max_iter=max_iter)
     return fista(sub, W0, b0, tol=tol, max_iter=max_iter)
+
+
+def _feasible_start(sub: ConvexProblem, W0: torch.Tensor, b0: torch.Tensor, *, tol: float,
+                    max_iter: int) -> torch.Tensor:
+    """A feasible ReLU point from the gated program: solve it, then split each block
+    ``w = u − v`` with ``u = w + α g``, ``v = α g`` (``g`` the block's strictly interior
+    gate, α the smallest value making both feasible)."""
+    op = sub.op
+    p = op.p // 2
+    if sub.gates is None:
+        return W0
+    gated = ConvexProblem(
+        PatternOperator(op.X, op.D[:, :p] > 0, None, op.c), sub.Y, sub.loss, sub.penalty,
+        sub.fit_bias, False, sub.gates[:p],
+    )
+    res = fista(gated, None, b0, tol=tol, max_iter=max(50, max_iter))
+    w = res.W  # (c, p, d)
+    g = sub.gates[:p]
+    S = 2 * op.D[:, :p] - 1  # (n, p)
+    r_w = S[:, None, :] * (op.X @ w.reshape(-1, w.shape[-1]).T).reshape(-1, op.c, p)
+    r_g = (S * (op.X @ g.T))[:, None, :]  # (n, 1, p)
+    ok = r_g > 0
+    alpha = torch.where(ok, torch.clamp(-r_w / r_g.clamp_min(1e-300), min=0),
+                        torch.zeros_like(r_w)).amax(dim=0)  # (c, p)
+    v = alpha[:, :, None] * g[None]
+    W = torch.cat([w + v, v], dim=1)
+    bad = ~ok.all(dim=0).expand(op.c, p)  # gates not strictly inside: drop those blocks
+    W[:, :p][bad] = 0
+    W[:, p:][bad] = 0
+    return W
+
+
+def _max_ipm_unknowns(n: int) -> int:
+    """Largest k with n k² + k³/3 ≤ IPM_MAX_FLOPS."""
+    k = int(math.sqrt(IPM_MAX_FLOPS / max(n, 1)))
+    while k > 1 and n * k * k + k**3 / 3 > IPM_MAX_FLOPS:
+        k = int(k * 0.9)
+    return k
 
 
 def _relayout(W: torch.Tensor, p_old: int, p_new: int, relu: bool) -> torch.Tensor:
@@ -128,6 +173,50 @@ def _relayout(W: torch.Tensor, p_old: int, p_new: int, relu: bool) -> torch.Tens
     out[:, :p_old] = W[:, :p_old]
     out[:, p_new : p_new + p_old] = W[:, p_old:]
     return out
+
+
+def _seed_from_nonconvex(
+    X: torch.Tensor, X_aug: torch.Tensor, Y: torch.Tensor, loss: Loss, lam: float,
+    ps: PatternSet, *, relu: bool, fit_intercept: bool, epochs: int, width: int,
+    generator: torch.Generator,
+) -> tuple[PatternSet, torch.Tensor, torch.Tensor, float]:
+    """Patterns and a feasible warm start from a short Adam run on the same objective.
+
+    Every neuron of the trained network lies in the cone of its own pattern, so its
+    convex image (:func:`network_to_convex`) is feasible with ``P_c ≤ P_nc``: the convex
+    program over these patterns can only improve on the seed.
+    """
+    if loss.name == "softmax":
+        y = Y.argmax(dim=1)
+    elif loss.name == "logistic":
+        y = Y[:, 0]
+    else:
+        y = Y
+    seed = int(torch.randint(0, 2**31 - 1, (1,), generator=generator,
+                             device=generator.device).item())
+    nc = train_network(X, y, n_neurons=width, lam=lam, loss=loss.name,
+                       fit_intercept=fit_intercept, lr=1e-2, max_epochs=epochs,
+                       random_state=seed, device=X.device, dtype=X.dtype)
+    dev, dt = X.device, X.dtype
+    net = Network(*(torch.as_tensor(a, dtype=dt, device=dev) for a in
+                    (nc.coefs[0], nc.intercepts[0], nc.coefs[1], nc.intercepts[1])))
+    cv = network_to_convex(net, X_aug, fit_intercept=fit_intercept)
+    p_old = ps.n_patterns
+    ps, _ = ps.extend(cv.gates, cv.masks)
+    # map each seed block to its pattern index
+    keys = {tuple(h.tolist()): j for j, h in enumerate(_column_hash(ps.masks))}
+    idx = [keys[tuple(h.tolist())] for h in _column_hash(cv.masks)]
+    p = ps.n_patterns
+    c, _, d = cv.W.shape
+    W = torch.zeros(c, 2 * p if relu else p, d, dtype=dt, device=dev)
+    for q, j in enumerate(idx):
+        s = float(cv.signs[q])
+        if relu:
+            W[:, j if s > 0 else p + j] += cv.W[:, q]
+        else:
+            W[:, j] += s * cv.W[:, q]
+    del p_old
+    return ps, W, cv.b.to(dt), float(nc.objective)
 
 
 def network_outputs(net: Network, X: torch.Tensor, fit_intercept: bool) -> torch.Tensor:
@@ -155,6 +244,8 @@ def fit_convex_network(
     max_grow_rounds: int = 20,
     max_patterns: int = 20_000,
     warm_start: tuple[torch.Tensor, torch.Tensor, PatternSet] | None = None,
+    seed_epochs: int = 0,
+    seed_width: int = 64,
     callback: Callable[[dict[str, Any]], Any] | None = None,
 ) -> FitResult:
     """Fit a two-layer (gated) ReLU network by its convex program; see the module doc."""
@@ -171,6 +262,14 @@ def fit_convex_network(
         W = b = None
     exact = ps.exact
     history: list[dict[str, Any]] = []
+    seed_W: torch.Tensor | None = None
+    if seed_epochs > 0 and warm_start is None and not exact:
+        ps, W, b, seed_obj = _seed_from_nonconvex(
+            X, X_aug, Y, loss, lam, ps, relu=relu, fit_intercept=fit_intercept,
+            epochs=seed_epochs, width=seed_width, generator=generator)
+        seed_W, b_seed = W.clone(), b.clone()
+        history.append({"phase": "seed", "primal": seed_obj,
+                        "n_patterns": ps.n_patterns, "time": time.perf_counter() - t0})
     total_iter = 0
     converged = interrupted = False
     res: SolverResult | None = None
@@ -194,8 +293,12 @@ def fit_convex_network(
     try:
         for grow_round in range(max_grow_rounds + 1):
             problem = _problem(X_aug, ps, Y, loss, lam, relu=relu, fit_bias=fit_intercept)
+            d_aug = X_aug.shape[1] + 1
+            k_max = _max_ipm_unknowns(n)
+            cap = max(8, k_max // (d_aug * Y.shape[1]))
             res = working_set_solve(
                 problem, _inner, W, b, tol=tol, max_iter=max(1, max_iter - total_iter),
+                max_size=cap,
                 callback=lambda r: report(dict(r, phase="solve", grow_round=grow_round)),
             )
             W, b = res.W, res.b
@@ -235,6 +338,13 @@ def fit_convex_network(
     assert res is not None and problem is not None and W is not None and b is not None
     if problem.op.p != W.shape[1]:  # interrupted right after growing
         problem = _problem(X_aug, ps, Y, loss, lam, relu=relu, fit_bias=fit_intercept)
+    if seed_W is not None and seed_W.shape[1] <= W.shape[1]:
+        # never return worse than the (feasible) non-convex seed: compare P_c values
+        p_seed = seed_W.shape[1] // 2 if relu else seed_W.shape[1]
+        Ws = _relayout(seed_W, p_seed, problem.op.p // 2 if relu else problem.op.p, relu)
+        if problem.objective(Ws, b_seed) < problem.objective(W, b) - 1e-12 or (
+                relu and problem.max_violation(W) > 1e-6):
+            W, b = Ws, b_seed.clone()
     signs = problem.op.sign
     net = convex_to_network(W, b, signs, fit_intercept=fit_intercept,
                             gates=None if relu else problem.gates)

@@ -138,6 +138,11 @@ def model_options(func: Callable[..., Any]) -> Callable[..., Any]:
             show_default=True, help="ReLU network (cone constraints) or gated ReLU.",
         ),
         click.option("--device", default=None, help="torch device, e.g. cpu or cuda:0."),
+        click.option(
+            "--grow/--no-grow", default=True, show_default=True,
+            help="Column generation: add the patterns of neurons that violate the dual "
+            "constraints (slower, closer to the global optimum).",
+        ),
     ]
     for option in reversed(options):
         func = option(func)
@@ -249,6 +254,8 @@ class Progress:
     def __init__(self, desc: str, *, enabled: bool, total: int | None = None) -> None:
         self.enabled = enabled and sys.stdout.isatty()
         self.bar: Any = None
+        #: ``{"time", "objective", "lower_bound"}`` of every callback (a convex curve).
+        self.records: list[dict[str, float]] = []
         if self.enabled:
             from tqdm.auto import tqdm
 
@@ -257,6 +264,10 @@ class Progress:
 
     def callback(self, info: dict[str, Any]) -> None:
         """Estimator callback: one outer step."""
+        obj = info.get("objective", info.get("primal"))
+        if obj is not None and info.get("time") is not None:
+            self.records.append({"time": float(info["time"]), "objective": float(obj),
+                                 "lower_bound": float(info.get("lower_bound", float("nan")))})
         if self.bar is None:
             return
         post = {}
@@ -511,6 +522,18 @@ def timed_fit(est: Any, X: np.ndarray, y: np.ndarray, progress: Progress | None)
         kwargs["callback"] = progress.callback
     est.fit(X, y, **kwargs)
     return time.perf_counter() - t0
+
+
+def convex_curve(est: Any, progress: Progress | None) -> list[dict[str, float]]:
+    """Objective against time of a convex fit: the callback records when there are more
+    of them than ``history_`` records."""
+    history = [
+        {"time": float(r["time"]), "objective": float(r.get("objective", r.get("primal")))}
+        for r in (getattr(est, "history_", None) or [])
+        if "time" in r and ("objective" in r or "primal" in r)
+    ]
+    records = progress.records if progress is not None else []
+    return records if len(records) > len(history) else history
 
 
 def certificate_dict(est: Any) -> dict[str, Any]:

@@ -23,6 +23,7 @@ DEMO_SETTINGS: dict[str, Any] = {
     "epochs": 3000,
     "lr": 1e-2,
     "time_limit": 10.0,
+    "grow": True,
 }
 
 
@@ -49,7 +50,7 @@ def _network_predict(prep: c.Prepared, loss: str, classes: np.ndarray | None,
 def run_compare(prep: c.Prepared, *, activation: str, lam: float | None, patterns: Any,
                 device: str | None, seed: int, optimizers: tuple[str, ...], seeds: int,
                 epochs: int, lr: float, time_limit: float | None, max_iter: int | None,
-                quiet: bool, report: bool = True) -> dict[str, Any]:
+                quiet: bool, report: bool = True, grow: bool = True) -> dict[str, Any]:
     """The convex fit, then each optimizer from ``seeds`` initializations at its width."""
     from convexnn.nonconvex import train_network
     from convexnn.objective import network_objective
@@ -61,11 +62,12 @@ def run_compare(prep: c.Prepared, *, activation: str, lam: float | None, pattern
     y_enc = c.encode_targets_for(prep.ys_train, loss, classes)
     lam_value, lam_max, lam_source = c.resolve_lam(lam, prep.Xs_train, y_enc, loss, activation)
     est = c.make_estimator(cls, lam=lam_value, patterns=patterns, random_state=seed,
-                           device=device, max_iter=max_iter)
+                           device=device, max_iter=max_iter, grow=grow)
     c.echo(f"[1/2] convex fit: {type(est).__name__}(lam={lam_value:.4g} [{lam_source}]"
            + (f", patterns={patterns}" if patterns is not None else "") + ")", quiet=quiet)
     with c.Progress("convex fit", enabled=not quiet) as progress:
         seconds = c.timed_fit(est, prep.Xs_train, prep.ys_train, progress)
+    curve = c.convex_curve(est, progress)
     loss = c.loss_name(prep.task, est)
     y_enc = c.encode_targets_for(prep.ys_train, loss, classes)
     objective = float(network_objective(est.coefs_, est.intercepts_, prep.Xs_train, y_enc,
@@ -133,7 +135,7 @@ def run_compare(prep: c.Prepared, *, activation: str, lam: float | None, pattern
         "runs": runs,
         "best": best_by_method,
         "lower_bound": lower,
-        "history": list(getattr(est, "history_", None) or []),
+        "history": curve,
     }
 
 
@@ -232,7 +234,7 @@ def _compare_payload(result: dict[str, Any]) -> dict[str, Any]:
 @c.output_options
 def compare(data: str, target: str | None, task: str | None, test_size: float, seed: int,
             standardize: bool, lam: float | None, patterns: Any, activation: str,
-            device: str | None, optimizers: tuple[str, ...], seeds: int, epochs: int,
+            device: str | None, grow: bool, optimizers: tuple[str, ...], seeds: int, epochs: int,
             lr: float, time_limit: float | None, max_iter: int | None,
             plot_path: str | None, as_json: bool, quiet: bool) -> None:
     """Compare the convex fit with Adam/SGD on the same objective and width.
@@ -251,7 +253,7 @@ def compare(data: str, target: str | None, task: str | None, test_size: float, s
     result = run_compare(prep, activation=activation, lam=lam, patterns=patterns,
                          device=device, seed=seed, optimizers=tuple(dict.fromkeys(optimizers)),
                          seeds=seeds, epochs=epochs, lr=lr, time_limit=time_limit,
-                         max_iter=max_iter, quiet=quiet_all)
+                         max_iter=max_iter, quiet=quiet_all, grow=grow)
     if plot_path is not None:
         plot_comparison(result, plot_path,
                         f"{ds.name}: convex vs {'/'.join(optimizers)} "
@@ -298,7 +300,7 @@ def demo(data: str, plot_path: str | None, quiet: bool) -> None:
         prep, activation="relu", lam=settings["lam"], patterns=settings["patterns"],
         device=None, seed=0, optimizers=("adam",), seeds=settings["seeds"],
         epochs=settings["epochs"], lr=settings["lr"], time_limit=settings["time_limit"],
-        max_iter=None, quiet=quiet, report=True,
+        max_iter=None, quiet=quiet, report=True, grow=settings.get("grow", True),
     )
     if quiet:
         print_fit(result["fit"])

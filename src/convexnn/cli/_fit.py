@@ -25,7 +25,7 @@ from convexnn.cli import _common as c
 @c.output_options
 def fit(data: str, target: str | None, task: str | None, test_size: float, seed: int,
         standardize: bool, lam: float | None, patterns: Any, activation: str,
-        device: str | None, max_iter: int | None, save_path: str | None,
+        device: str | None, grow: bool, max_iter: int | None, save_path: str | None,
         plot_path: str | None, as_json: bool, quiet: bool) -> None:
     """Fit a convex two-layer network on DATA and report its certificate.
 
@@ -36,14 +36,15 @@ def fit(data: str, target: str | None, task: str | None, test_size: float, seed:
     result = run_fit(
         data, target=target, task=task, test_size=test_size, seed=seed,
         standardize=standardize, lam=lam, patterns=patterns, activation=activation,
-        device=device, max_iter=max_iter, quiet=quiet or as_json,
+        device=device, max_iter=max_iter, quiet=quiet or as_json, grow=grow,
     )
     est, prep = result.pop("_estimator"), result.pop("_prepared")
+    curve = result.pop("_curve")
     if save_path is not None:
         save_model(est, prep, save_path, activation=activation)
         result["saved"] = save_path
     if plot_path is not None:
-        plot_fit(est, prep, result, plot_path)
+        plot_fit(est, prep, result, plot_path, curve)
         result["plot"] = plot_path
     if as_json:
         c.print_json(result)
@@ -57,7 +58,8 @@ def fit(data: str, target: str | None, task: str | None, test_size: float, seed:
 
 def run_fit(data: str, *, target: str | None, task: str | None, test_size: float, seed: int,
             standardize: bool, lam: float | None, patterns: Any, activation: str,
-            device: str | None, max_iter: int | None, quiet: bool) -> dict[str, Any]:
+            device: str | None, max_iter: int | None, quiet: bool,
+            grow: bool = True) -> dict[str, Any]:
     """Load, prepare, fit; the results as a dict (plus the estimator and the data)."""
     ds = c.load(data, target, task)
     prep = c.prepare(ds, test_size=test_size, seed=seed, standardize=standardize)
@@ -67,7 +69,7 @@ def run_fit(data: str, *, target: str | None, task: str | None, test_size: float
     y_enc = c.encode_targets_for(prep.ys_train, loss, classes)
     lam_value, lam_max, lam_source = c.resolve_lam(lam, prep.Xs_train, y_enc, loss, activation)
     est = c.make_estimator(cls, lam=lam_value, patterns=patterns, random_state=seed,
-                           device=device, max_iter=max_iter)
+                           device=device, max_iter=max_iter, grow=grow)
     c.echo(f"convexnn fit: {ds.name} ({ds.n_samples} samples x {ds.n_features} features, "
            f"{prep.task})", quiet=quiet)
     for note in prep.notes:
@@ -78,6 +80,7 @@ def run_fit(data: str, *, target: str | None, task: str | None, test_size: float
            + (f", patterns={patterns}" if patterns is not None else "") + ")", quiet=quiet)
     with c.Progress("convex fit", enabled=not quiet) as progress:
         seconds = c.timed_fit(est, prep.Xs_train, prep.ys_train, progress)
+    curve = c.convex_curve(est, progress)
     train = c.metrics(prep.task, prep.y_train,
                       prep.to_original_y(est.predict(prep.Xs_train)))
     test = c.metrics(prep.task, prep.y_test, prep.to_original_y(est.predict(prep.Xs_test))) \
@@ -104,6 +107,7 @@ def run_fit(data: str, *, target: str | None, task: str | None, test_size: float
         "time": seconds,
         "train": train,
         "test": test,
+        "_curve": curve,
         "_estimator": est,
         "_prepared": prep,
     }
@@ -155,7 +159,8 @@ def save_model(est: Any, prep: c.Prepared, path: str, *, activation: str) -> Non
     save(est, path, metadata=meta, arrays=prep.arrays())
 
 
-def plot_fit(est: Any, prep: c.Prepared, result: dict[str, Any], path: str) -> None:
+def plot_fit(est: Any, prep: c.Prepared, result: dict[str, Any], path: str,
+             curve: list[dict[str, float]]) -> None:
     """1-D input: the fitted function; otherwise the objective against time."""
     from convexnn.plotting import plot_fitted_function, plot_objective_vs_time
 
@@ -180,7 +185,7 @@ def plot_fit(est: Any, prep: c.Prepared, result: dict[str, Any], path: str) -> N
             path=path,
         )
         return
-    history = list(getattr(est, "history_", None) or [])
+    history = curve
     if not history:
         history = [{"time": result["time"], "objective": result["objective"]}]
     cert = result.get("certificate") or {}

@@ -24,7 +24,8 @@ from convexnn.cli import _common as c
               help="Iteration limit of the solver at each λ.")
 @c.output_options
 def path(data: str, target: str | None, task: str | None, test_size: float, seed: int,
-         standardize: bool, patterns: Any, activation: str, device: str | None, n_lams: int,
+         standardize: bool, patterns: Any, activation: str, device: str | None, grow: bool,
+         n_lams: int,
          lam_min_ratio: float, max_iter: int | None, plot_path: str | None, as_json: bool,
          quiet: bool) -> None:
     """Fit DATA along a grid of λ from λ_max down and pick λ on held-out data.
@@ -65,6 +66,7 @@ def path(data: str, target: str | None, task: str | None, test_size: float, seed
             else:
                 est = c.make_estimator(cls, lam=float(lam), patterns=patterns,
                                        random_state=seed, device=device, max_iter=max_iter,
+                                       grow=grow,
                                        warm_start=True if warm else None)
             seconds = c.timed_fit(est, prep.Xs_train, prep.ys_train, None)
             train = c.metrics(prep.task, prep.y_train,

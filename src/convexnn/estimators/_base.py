@@ -137,6 +137,8 @@ class BaseConvexNetwork(BaseEstimator):
             fit_intercept=self.fit_intercept, tol=float(self.tol), max_iter=int(self.max_iter),
             generator=gen, grow=bool(self.grow) and not isinstance(pat, np.ndarray),
             max_patterns=int(self.max_patterns), warm_start=warm, callback=callback,
+            seed_epochs=300 if (self.grow and not isinstance(pat, (str, np.ndarray))) else 0,
+            seed_width=64,
         )
         net = res.network
         self.coefs_ = [net.W1.detach().cpu().double().numpy(),

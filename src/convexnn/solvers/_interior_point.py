@@ -102,14 +102,43 @@ def interior_point(
     )
 
     def outputs(W: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-        return torch.einsum("npd,cpd->nc", J, W) + b
+        return Jf @ W.reshape(c, p * d).T + b
+
+    def cone_values(W: torch.Tensor) -> torch.Tensor:
+        return S[:, None, :] * (X @ W.reshape(c * p, d).T).reshape(n, c, p)
+
+    def max_step(W: torch.Tensor, t: torch.Tensor, dW: torch.Tensor, dt: torch.Tensor) -> float:
+        """Largest step keeping every barrier argument positive."""
+        smax = math.inf
+        a = dt**2 - (dW**2).sum(-1)
+        bq = 2 * (t * dt - (W * dW).sum(-1))
+        c0 = t**2 - (W**2).sum(-1)
+        # smallest positive root of a s² + bq s + c0 (c0 > 0)
+        disc = bq**2 - 4 * a * c0
+        sq = torch.sqrt(torch.clamp(disc, min=0))
+        for root in ((-bq - sq) / (2 * a), (-bq + sq) / (2 * a)):
+            ok = (disc >= 0) & (a != 0) & (root > 0)
+            if bool(ok.any()):
+                smax = min(smax, float(root[ok].min()))
+        lin = (a == 0) & (bq < 0)
+        if bool(lin.any()):
+            smax = min(smax, float((-c0[lin] / bq[lin]).min()))
+        neg = dt < 0
+        if bool(neg.any()):
+            smax = min(smax, float((-t[neg] / dt[neg]).min()))
+        if problem.constrained:
+            r = cone_values(W)
+            dr = cone_values(dW)
+            neg = dr < 0
+            if bool(neg.any()):
+                smax = min(smax, float((-r[neg] / dr[neg]).min()))
+        return smax
 
     def barrier_ok(W: torch.Tensor, t: torch.Tensor) -> bool:
         if not bool((t > 0).all()) or not bool((t**2 - (W**2).sum(-1) > 0).all()):
             return False
         if problem.constrained:
-            r = S[:, None, :] * torch.einsum("nd,cpd->ncp", X, W)
-            return bool((r > 0).all())
+            return bool((cone_values(W) > 0).all())
         return True
 
     def merit(W: torch.Tensor, t: torch.Tensor, b: torch.Tensor, tau: float) -> float:
@@ -117,8 +146,7 @@ def interior_point(
         f = float(loss.value(Z, Y)) + lam * float(t.sum())
         phi = -float(torch.log(t**2 - (W**2).sum(-1)).sum())
         if problem.constrained:
-            r = S[:, None, :] * torch.einsum("nd,cpd->ncp", X, W)
-            phi -= float(torch.log(r).sum())
+            phi -= float(torch.log(cone_values(W)).sum())
         return tau * f + phi
 
     m = 2 * B + (n * B if problem.constrained else 0)
@@ -127,6 +155,7 @@ def interior_point(
     nv = B * d + B + (c if fb else 0)
     it = 0
     converged = False
+    gram: torch.Tensor | None = None
     while True:
         # --- centering by Newton's method
         for _ in range(50):
@@ -135,18 +164,25 @@ def interior_point(
             V = loss.grad(Z, Y)  # (n, c)
             H = _loss_hessian(loss.name, Z, Y)  # (n, c, c)
             # gradient
-            gW = tau * torch.einsum("npd,nc->cpd", J, V)
+            gW = tau * (V.T @ Jf).reshape(c, p, d)
             q = t**2 - (W**2).sum(-1)  # (c, p)
             gW = gW + 2 * W / q[:, :, None]
             gt = tau * lam * torch.ones_like(t) - 2 * t / q
             gb = tau * V.sum(0)
             # Hessian: loss part
-            Hww = torch.zeros(c, p * d, c, p * d, dtype=torch.float64, device=dev)
-            for a in range(c):
-                for e in range(c):
-                    h = H[:, a, e]
-                    if bool((h != 0).any()):
-                        Hww[a, :, e, :] = tau * (Jf * h[:, None]).T @ Jf
+            if loss.name == "squared":  # constant Hessian: Gram matrix computed once
+                if gram is None:
+                    gram = Jf.T @ Jf / n
+                Hww = torch.zeros(c, p * d, c, p * d, dtype=torch.float64, device=dev)
+                for a in range(c):
+                    Hww[a, :, a, :] = tau * gram
+            else:
+                Hww = torch.zeros(c, p * d, c, p * d, dtype=torch.float64, device=dev)
+                for a in range(c):
+                    for e in range(c):
+                        h = H[:, a, e]
+                        if bool((h != 0).any()):
+                            Hww[a, :, e, :] = tau * (Jf * h[:, None]).T @ Jf
             Hww = Hww.reshape(c * p * d, c * p * d)
             # SOC barrier part, per block: ∇² of -log(t² - ‖w‖²)
             Wf = W.reshape(B, d)
@@ -158,10 +194,11 @@ def interior_point(
             Hwt = -(4 * tf / qf**2)[:, None] * Wf  # (B, d)
             Htt = -2 / qf + 4 * tf**2 / qf**2  # (B,)
             if problem.constrained:
-                r = S[:, None, :] * torch.einsum("nd,cpd->ncp", X, W)  # (n, c, p)
+                r = cone_values(W)  # (n, c, p)
                 inv = 1.0 / r
-                gW = gW - torch.einsum("ncp,np,nd->cpd", inv, S, X)
-                blk = blk + torch.einsum("ncp,nd,ne->cpde", inv**2, X, X).reshape(B, d, d)
+                gW = gW - ((inv * S[:, None, :]).reshape(n, B).T @ X).reshape(c, p, d)
+                w2 = (inv**2).reshape(n, B)
+                blk = blk + torch.matmul((w2.T[:, :, None] * X[None]).transpose(1, 2), X)
             idx = torch.arange(B, device=dev)
             Hw = Hww.reshape(B, d, B, d)
             Hw[idx, :, idx, :] += blk
@@ -177,7 +214,8 @@ def interior_point(
             g = torch.cat([gW.reshape(-1), gt.reshape(-1)])
             if fb:
                 # b couples with W through the loss only
-                Hwb = tau * torch.einsum("npd,nae->apde", J, H).reshape(c * p * d, c)
+                Hwb = tau * (Jf.T @ H.reshape(n, c * c)).reshape(p * d, c, c).permute(
+                    1, 0, 2).reshape(c * p * d, c)
                 Hbb = tau * H.sum(0)
                 K[: B * d, B * d + B :] = Hwb
                 K[B * d + B :, : B * d] = Hwb.T
@@ -195,7 +233,7 @@ def interior_point(
             dtv = step[B * d : B * d + B].reshape(c, p)
             dbv = step[B * d + B :] if fb else torch.zeros_like(b)
             # backtracking: stay strictly feasible, then Armijo
-            s = 1.0
+            s = min(1.0, 0.99 * max_step(W, t, dW, dtv))
             F0 = merit(W, t, b, tau)
             while s > 1e-12:
                 Wn, tn, bn = W + s * dW, t + s * dtv, b + s * dbv

@@ -65,12 +65,14 @@ def working_set_solve(
     max_rounds: int = 50,
     initial_size: int = 16,
     max_iter: int = 10_000,
+    max_size: int | None = None,
     callback: Callable[[dict], None] | None = None,
 ) -> SolverResult:
     """Solve ``problem`` with ``inner`` on growing working sets of blocks.
 
     ``inner(sub_problem, W0, b0, mu0, tol=..., max_iter=...)`` solves a restricted program
-    and may return multipliers ``extra["mu"]`` (ReLU). Returns a result on all blocks with
+    and may return multipliers ``extra["mu"]`` (ReLU). ``max_size`` caps the working set
+    (blocks with zero weight leave it to make room for violators). Returns a result on all blocks with
     ``extra`` holding ``lower_bound``, ``primal``, ``rel_gap``, ``mu`` (full) and the
     working-set history.
     """
@@ -87,7 +89,8 @@ def working_set_solve(
     scores, _ = block_scores(problem, Z, mu_full)
     per_block = scores.max(dim=0).values  # (P,)
     active = (torch.linalg.vector_norm(W, dim=-1) > 0).any(dim=0)
-    k0 = min(P, max(initial_size, int(active.sum()) * 2))
+    cap = P if max_size is None else max(1, min(P, int(max_size)))
+    k0 = min(cap, max(initial_size, int(active.sum()) * 2))
     in_ws = active.clone()
     order = torch.argsort(torch.where(in_ws, torch.full_like(per_block, -1.0), per_block),
                           descending=True)
@@ -135,6 +138,8 @@ def working_set_solve(
         if rel <= tol and feasible:
             converged = True
             break
+        if total_iter >= max_iter:
+            break
         if not bool(viol_blocks.any()):
             # nothing to add: the restricted solve was not accurate enough; tighten it
             if res.converged and rnd > 1 and rel <= 10 * tol:
@@ -144,7 +149,15 @@ def working_set_solve(
             continue
         k = max(initial_size, int(ws.numel()))
         cand = torch.where(viol_blocks, per_block, torch.full_like(per_block, -1.0))
-        add = torch.argsort(cand, descending=True)[: min(k, int(viol_blocks.sum()))]
+        n_add = min(k, int(viol_blocks.sum()))
+        if int(in_ws.sum()) + n_add > cap:  # make room: drop blocks that ended at zero
+            zero = in_ws & ~(torch.linalg.vector_norm(W, dim=-1) > 0).any(dim=0)
+            in_ws[zero] = False
+            n_add = min(n_add, cap - int(in_ws.sum()))
+            if n_add <= 0:
+                log.info("working set is full (%d blocks) with violations left", cap)
+                break
+        add = torch.argsort(cand, descending=True)[:n_add]
         in_ws[add] = True
         if total_iter >= max_iter:
             break

@@ -1,0 +1,34 @@
+import pytest
+import torch
+
+from convexnn.operators import PatternOperator, dottest
+from convexnn.patterns import sample_patterns
+
+
+@pytest.mark.parametrize("c,signed", [(1, False), (3, False), (1, True), (2, True)])
+def test_adjoint(dtype, device, c, signed):
+    g = torch.Generator(device=device).manual_seed(0)
+    X = torch.randn(40, 5, generator=g, dtype=dtype, device=device)
+    ps = sample_patterns(X, 12, generator=g)
+    signs = None
+    masks = ps.masks
+    if signed:
+        p = ps.n_patterns
+        masks = torch.cat([masks, masks], 1)
+        signs = torch.cat([torch.ones(p), -torch.ones(p)]).to(device)
+    op = PatternOperator(X, masks, signs, n_outputs=c)
+    tol = 1e-5 if dtype == torch.float32 else 1e-12
+    assert dottest(op, generator=g) < tol
+    assert op.n_matvec == 1 and op.n_rmatvec == 1
+
+
+def test_dense_matches_operator():
+    g = torch.Generator().manual_seed(1)
+    X = torch.randn(30, 4, generator=g, dtype=torch.float64)
+    ps = sample_patterns(X, 7, generator=g)
+    op = PatternOperator(X, ps.masks)
+    W = torch.randn(1, ps.n_patterns, 4, generator=g, dtype=torch.float64)
+    assert torch.allclose(op.to_dense() @ W.reshape(-1), op.matvec(W)[:, 0])
+    # the explicit definition Σ_i D_i X w_i
+    ref = sum(ps.masks[:, i].double() * (X @ W[0, i]) for i in range(ps.n_patterns))
+    assert torch.allclose(op.matvec(W)[:, 0], ref)

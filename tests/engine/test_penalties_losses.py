@@ -1,0 +1,37 @@
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from convexnn.losses import LogisticLoss, SoftmaxLoss, SquaredLoss
+from convexnn.penalties import GroupL2
+
+
+@settings(max_examples=50, deadline=None)
+@given(lam=st.floats(1e-3, 10.0), step=st.floats(1e-3, 10.0), seed=st.integers(0, 10**6))
+def test_group_prox_moreau_identity(lam, step, seed):
+    g = torch.Generator().manual_seed(seed)
+    W = torch.randn(2, 5, 3, generator=g, dtype=torch.float64) * 3
+    pen = GroupL2(lam)
+    # prox_{tR}(x) + t prox_{R*/t}(x/t) = x, and prox of R* is the projection on the λ-ball
+    lhs = pen.prox(W, step) + step * pen.project_dual(W / step)
+    assert torch.allclose(lhs, W, atol=1e-12)
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 10**6))
+def test_fenchel_young_equality_at_the_gradient(seed):
+    g = torch.Generator().manual_seed(seed)
+    n = 7
+    Z = torch.randn(n, 1, generator=g, dtype=torch.float64)
+    y = torch.sign(torch.randn(n, 1, generator=g, dtype=torch.float64))
+    Zc = torch.randn(n, 3, generator=g, dtype=torch.float64)
+    Yc = torch.nn.functional.one_hot(torch.randint(0, 3, (n,), generator=g), 3).double()
+    for loss, Z_, Y_ in [(SquaredLoss(), Z, Z * 0.3 + 1), (LogisticLoss(), Z, y),
+                         (SoftmaxLoss(), Zc, Yc)]:
+        V = loss.grad(Z_, Y_)
+        lhs = loss.value(Z_, Y_) + loss.conjugate(V, Y_)
+        assert abs(float(lhs - (Z_ * V).sum())) < 1e-10
+        # any other point satisfies the inequality
+        V2 = loss.center(V, Y_) * 0.5
+        assert float(loss.value(Z_, Y_) + loss.conjugate(V2, Y_)) >= float((Z_ * V2).sum()) - 1e-12
+        assert abs(float(loss.center(V, Y_).sum(dim=0).abs().max())) < 1e-10
