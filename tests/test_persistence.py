@@ -220,3 +220,55 @@ def test_failed_save_leaves_no_file(standin, tmp_path):
     with pytest.raises(ValidationError):
         save(est, tmp_path / "m.npz")
     assert list(tmp_path.iterdir()) == []
+
+
+# --------------------------------------------------------------------------- real estimators
+
+
+def _tiny(kind):
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((40, 2))
+    if kind == "regression":
+        return X, np.abs(X[:, 0]) + 0.1 * rng.standard_normal(40)
+    if kind == "binary":
+        return X, np.where(X[:, 0] * X[:, 1] > 0, "yes", "no")
+    return X, (X[:, 0] > 0).astype(int) + (X[:, 1] > 0).astype(int)
+
+
+@pytest.mark.parametrize(
+    "name, kind",
+    [
+        ("ConvexGatedReLURegressor", "regression"),
+        ("ConvexReLURegressor", "regression"),
+        ("ConvexGatedReLUClassifier", "binary"),
+        ("ConvexReLUClassifier", "binary"),
+        ("ConvexGatedReLUClassifier", "multiclass"),
+    ],
+)
+def test_real_estimator_round_trip_is_exact(name, kind, tmp_path):
+    import convexnn
+
+    X, y = _tiny(kind)
+    est = getattr(convexnn, name)(lam=0.01, patterns=5, grow=False, random_state=0).fit(X, y)
+    path = save(est, tmp_path / "model.npz")
+    back = load(path)
+    assert type(back) is type(est)
+    assert back.get_params() == est.get_params()
+    X_new = np.random.default_rng(1).standard_normal((25, 2))
+    np.testing.assert_array_equal(back.predict(X_new), est.predict(X_new))
+    if kind != "regression":
+        np.testing.assert_array_equal(back.classes_, est.classes_)
+        np.testing.assert_array_equal(back.predict_proba(X_new), est.predict_proba(X_new))
+    assert back.objective_ == est.objective_
+    assert back.certificate_.to_dict() == est.certificate_.to_dict()
+    assert back.n_neurons_ == est.n_neurons_
+    with torch.no_grad():
+        Xt = torch.as_tensor(X_new, dtype=torch.float64)
+        np.testing.assert_array_equal(back.to_torch()(Xt).numpy(), est.to_torch()(Xt).numpy())
+
+
+def test_real_unfitted_estimator_is_refused(tmp_path):
+    from convexnn import ConvexReLURegressor
+
+    with pytest.raises(ValidationError, match="ConvexReLURegressor instance is not fitted"):
+        save(ConvexReLURegressor(), tmp_path / "m.npz")

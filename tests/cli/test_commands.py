@@ -13,7 +13,10 @@ from convexnn.datasets import load_dataset
 from convexnn.persistence import read_model
 
 PNG = b"\x89PNG\r\n\x1a\n"
-FAST = ["--patterns", "12", "--quiet"]
+# Small, fast settings: gated ReLU with a few sampled patterns and no column generation.
+GATED = ["--activation", "gated", "--patterns", "8", "--no-grow"]
+FAST = [*GATED, "--quiet"]
+RELU = ["--activation", "relu", "--patterns", "6", "--no-grow"]
 
 
 def _png(path):
@@ -32,18 +35,18 @@ def test_fit_regression_reports_everything(run):
 
 
 def test_fit_says_it_standardizes(run):
-    result = run("fit", "diabetes", "--lam", "0.01", "--patterns", "12")
+    result = run("fit", "diabetes", "--lam", "0.01", *GATED)
     assert result.exit_code == 0
     assert "standardized X and y with training-set mean" in result.stdout
-    result = run("fit", "diabetes", "--lam", "0.01", "--patterns", "12", "--no-standardize")
+    result = run("fit", "diabetes", "--lam", "0.01", *GATED, "--no-standardize")
     assert "standardized" not in result.stdout
 
 
 def test_fit_json(run):
-    result = run("fit", "breast_cancer", "--lam", "0.01", "--json", "--patterns", "12")
+    result = run("fit", "breast_cancer", "--lam", "0.01", "--json", *GATED)
     assert result.exit_code == 0
     payload = json.loads(result.stdout)  # nothing but JSON on stdout
-    assert payload["task"] == "binary" and payload["estimator"] == "ConvexReLUClassifier"
+    assert payload["task"] == "binary" and payload["estimator"] == "ConvexGatedReLUClassifier"
     assert payload["n_train"] + payload["n_test"] == 569
     cert = payload["certificate"]
     assert cert["scope"] in ("global", "sampled")
@@ -53,8 +56,7 @@ def test_fit_json(run):
 
 
 def test_fit_gated_multiclass(run):
-    result = run("fit", "iris", "--activation", "gated", "--lam", "0.01", "--json",
-                 "--patterns", "10")
+    result = run("fit", "iris", "--lam", "0.01", "--json", *GATED)
     assert result.exit_code == 0, result.output
     payload = json.loads(result.stdout)
     assert payload["estimator"] == "ConvexGatedReLUClassifier"
@@ -62,7 +64,7 @@ def test_fit_gated_multiclass(run):
 
 
 def test_fit_default_lam_is_a_fraction_of_lam_max(run):
-    payload = json.loads(run("fit", "diabetes", "--json", "--patterns", "8").stdout)
+    payload = json.loads(run("fit", "diabetes", "--json", *GATED).stdout)
     assert payload["lam"] == pytest.approx(payload["lam_max"] / 100)
 
 
@@ -116,8 +118,8 @@ def test_predict_wrong_columns(run, tmp_path):
 
 def test_fit_plot_one_dimensional(run, csv_1d, tmp_path):
     png = tmp_path / "fit.png"
-    result = run("fit", csv_1d, "--target", "y", "--lam", "0.001", "--plot", png,
-                 "--patterns", "20", "--quiet")
+    result = run("fit", csv_1d, "--target", "y", "--lam", "0.001", "--plot", png, *RELU,
+                 "--quiet")
     assert result.exit_code == 0, result.output
     assert _png(png)
 
@@ -130,43 +132,47 @@ def test_fit_plot_objective(run, tmp_path):
 
 def test_path(run, tmp_path):
     png = tmp_path / "path.png"
-    result = run("path", "diabetes", "--n-lams", "4", "--lam-min-ratio", "0.01",
-                 "--patterns", "10", "--activation", "gated", "--plot", png, "--quiet")
+    result = run("path", "diabetes", "--n-lams", "4", "--lam-min-ratio", "0.01", *GATED,
+                 "--plot", png, "--quiet")
     assert result.exit_code == 0, result.output
     assert "chosen λ" in result.stdout and _png(png)
-    payload = json.loads(run("path", "diabetes", "--n-lams", "3", "--patterns", "10",
-                             "--activation", "gated", "--json").stdout)
+    payload = json.loads(run("path", "diabetes", "--n-lams", "3", *GATED, "--json").stdout)
     rows = payload["path"]
     assert len(rows) == 3 and rows[0]["lam"] == pytest.approx(payload["lam_max"])
-    assert rows[0]["n_neurons"] == 0  # λ_max gives the zero network
-    assert rows[-1]["n_neurons"] >= 1
+    # near λ_max the network is (almost) zero: the objective of the mean, ½·var = 0.5 for the
+    # standardized targets; the optimal value can only decrease as λ decreases
+    assert rows[0]["objective"] == pytest.approx(0.5, rel=0.03)
+    objectives = [r["objective"] for r in rows]
+    assert all(b <= a * (1 + 1e-6) for a, b in zip(objectives, objectives[1:]))
+    assert rows[-1]["objective"] < 0.45 and rows[-1]["n_neurons"] >= 1
     assert payload["chosen"]["lam"] in [r["lam"] for r in rows]
 
 
-def test_compare(run, tmp_path):
+def test_compare(run, csv_1d, tmp_path):
     png = tmp_path / "cmp.png"
-    result = run("compare", "diabetes", "--lam", "0.01", "--patterns", "10", "--seeds", "2",
+    result = run("compare", csv_1d, "--lam", "0.01", *RELU, "--seeds", "2",
                  "--epochs", "60", "--optimizer", "adam", "--optimizer", "sgd", "--plot", png,
                  "--quiet")
     assert result.exit_code == 0, result.output
     out = result.stdout
     assert "convex" in out and "adam" in out and "sgd" in out and "vs convex" in out
     assert _png(png)
-    payload = json.loads(run("compare", "diabetes", "--lam", "0.01", "--patterns", "10",
-                             "--seeds", "2", "--epochs", "30", "--json").stdout)
+    payload = json.loads(run("compare", csv_1d, "--lam", "0.01", *RELU, "--seeds", "2",
+                             "--epochs", "30", "--json").stdout)
     assert len(payload["runs"]) == 2 and payload["width"] >= 1
     assert payload["best"]["adam"]["objective"] == min(r["objective"] for r in payload["runs"])
 
 
-def test_demo_small(run, monkeypatch, tmp_path):
-    """The demo's code path with settings small enough for a unit test."""
+def test_demo_small(run, monkeypatch, csv_1d, tmp_path):
+    """The demo's code path with settings and data small enough for a unit test."""
     monkeypatch.setattr(_compare, "DEMO_SETTINGS", {
-        "lam": 1e-2, "patterns": 12, "seeds": 2, "epochs": 40, "lr": 1e-2, "time_limit": 5.0})
+        "lam": 1e-2, "patterns": 6, "seeds": 2, "epochs": 40, "lr": 1e-2, "time_limit": 5.0,
+        "grow": False})
     png = tmp_path / "demo.png"
-    result = run("demo", "--quiet", "--plot", png)
+    result = run("demo", "--data", csv_1d, "--quiet", "--plot", png)
     assert result.exit_code == 0, result.output
     out = result.stdout
-    for key in ("breast_cancer", "objective", "lower bound", "scope", "neurons", "accuracy",
+    for key in ("one_d.csv", "objective", "lower bound", "scope", "neurons", "R²",
                 "Adam", "time"):
         assert key in out, key
     assert _png(png)
