@@ -68,13 +68,9 @@ def _estimator(loss: str):
 
 
 def _gates(est) -> np.ndarray | None:
-    for attr in ("patterns_", "gates_"):
-        g = getattr(est, attr, None)
-        if g is not None:
-            g = getattr(g, "gates", g)
-            g = g.detach().cpu().numpy() if hasattr(g, "detach") else np.asarray(g)
-            return np.asarray(g, dtype=np.float64)
-    return None
+    """All gates of convexnn's final pattern set (rows there) as a ``(d, p)`` array."""
+    g = getattr(est, "_convex_gates", None)
+    return None if g is None else np.ascontiguousarray(np.asarray(g, dtype=np.float64).T)
 
 
 def run(device: str, quick: bool, n_adam: int, epochs: int) -> list[dict]:

@@ -97,11 +97,12 @@ def run_convexnn(X, y, p: int, lam: float, tol: float, device: str, dtype: str) 
     import convexnn
 
     # Warm-up (CUDA context, kernels, allocator) on a small slice, not timed.
-    warm = convexnn.ConvexGatedReLURegressor(lam=lam, patterns=min(p, 50), tol=1e-3,
+    warm = convexnn.ConvexGatedReLURegressor(lam=lam, patterns=min(p, 50), tol=1e-3, grow=False,
                                              fit_intercept=False, random_state=0, device=device)
     warm.fit(X[:5000], y[:5000])
     est = convexnn.ConvexGatedReLURegressor(lam=lam, patterns=p, tol=tol, fit_intercept=False,
-                                            random_state=0, device=device, dtype=dtype)
+                                            grow=False, random_state=0, device=device,
+                                            dtype=dtype)
     _sync(device)
     t0 = time.perf_counter()
     est.fit(X, y)
@@ -192,11 +193,11 @@ def main(argv: list[str] | None = None) -> int:
           f"{1e3 * res['time_per_iter']:.2f} ms/iter, rel gap {res['rel_gap']:.2e} "
           f"({res['scope']})")
     if args.pyscnn:
-        G = getattr(est, "gates_", None)
-        if G is None and getattr(est, "patterns_", None) is not None:
-            G = est.patterns_.gates
-        G = (G.detach().cpu().numpy() if hasattr(G, "detach") else np.asarray(G)) if G is not \
-            None else np.random.default_rng(0).standard_normal((d, p))
+        # The same p gates convexnn sampled (rows; pyscnn wants columns), not only the
+        # gates of its surviving neurons.
+        G = getattr(est, "_convex_gates", None)
+        G = np.asarray(G).T if G is not None else np.random.default_rng(0).standard_normal(
+            (d, p))
         pr = run_pyscnn(X, y, np.asarray(G, dtype=np.float32), args.lam, device,
                         args.pyscnn_max_iters)
         nc = pr.pop("nc", None)

@@ -94,6 +94,8 @@ def main(argv: list[str] | None = None) -> int:
             earlier = pd.read_csv(args.merge)
             df = merge(earlier[earlier["experiment"] == exp.name], df)
         frames.append(df)
+        # Saved after every experiment, so that an interrupted run keeps what it measured.
+        pd.concat(frames, ignore_index=True).to_csv(out / f"{stem}.csv", index=False)
         md += [f"## {exp.name} — target {exp.target}", "",
                f"{len(df)} rows in {time.perf_counter() - t0:.1f} s.", ""]
         if df.empty:

@@ -34,7 +34,7 @@ COLUMNS = [
 ]
 
 
-def count_neurons(coefs: list[np.ndarray], intercepts=None, rtol: float = 1e-9) -> int:
+def count_neurons(coefs: list[np.ndarray], intercepts=None, rtol: float = 1e-6) -> int:
     """Neurons whose weight ``‖w_j‖·‖α_j‖`` exceeds ``rtol`` times the largest one."""
     (W1, W2), _ = rebalance(coefs, intercepts)
     size = np.linalg.norm(W1, axis=0) * np.linalg.norm(W2, axis=1)

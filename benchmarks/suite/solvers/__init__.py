@@ -37,7 +37,7 @@ SOLVERS: dict[str, Callable[[str], Solver]] = {
     "convexnn_relu": lambda mode: ConvexnnSolver("relu", grow=True),
     # ... and on exactly the shared patterns, to compare with pyscnn and CVXPY.
     "convexnn_relu_fixed": lambda mode: ConvexnnSolver("relu", grow=False, name="fixed"),
-    "convexnn_gated": lambda mode: ConvexnnSolver("gated"),
+    "convexnn_gated": lambda mode: ConvexnnSolver("gated", grow=False),
     "pyscnn_al": lambda mode: PyscnnSolver("relu", max_iters=_BUDGET[mode][4]),
     "pyscnn_rfista": lambda mode: PyscnnSolver("gated", max_iters=_BUDGET[mode][4]),
     "cvxpy_clarabel": lambda mode: CvxpySolver(

@@ -24,15 +24,11 @@ def estimator_for(kind: str, loss: str):
 
 
 def _gates_of(est: Any) -> np.ndarray | None:
-    for attr in ("gates_", "patterns_"):
-        g = getattr(est, attr, None)
-        if g is None:
-            continue
-        g = getattr(g, "gates", g)
-        if hasattr(g, "detach"):
-            g = g.detach().cpu().numpy()
-        return np.asarray(g, dtype=np.float64)
-    return None
+    """The gated estimator's ``gates_`` (one row per neuron) as a ``(d, m)`` array."""
+    g = getattr(est, "gates_", None)
+    if g is None:
+        return None
+    return np.ascontiguousarray(np.asarray(g, dtype=np.float64).T)
 
 
 class ConvexnnSolver(Solver):
@@ -59,12 +55,15 @@ class ConvexnnSolver(Solver):
 
     def run(self, problem: Problem, *, seed: int, device: str, context: dict) -> SolverOutput:
         cls = estimator_for(problem.kind, problem.loss)
+        # Fixed patterns: the shared gates (convexnn takes them as rows). Growing: convexnn
+        # as a user runs it, from as many gates of its own and column generation (it does
+        # not grow from user-given gates).
+        patterns: Any = problem.gates.T.copy() if not self.grow else problem.n_patterns
         params: dict[str, Any] = dict(
-            lam=problem.lam, patterns=problem.gates, fit_intercept=False, tol=self.tol,
+            lam=problem.lam, patterns=patterns, fit_intercept=False, tol=self.tol,
             random_state=seed, device=device, dtype="float64" if device == "cpu" else None,
         )
-        if problem.kind == "relu":
-            params["grow"] = self.grow
+        params["grow"] = self.grow
         params.update(self.options)
         est = cls(**params)
         y = problem.y
