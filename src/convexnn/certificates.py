@@ -114,6 +114,7 @@ def _maximize_scale(loss: Loss, V: torch.Tensor, Y: torch.Tensor, s_max: float) 
     float, float
 ]:
     """Maximize the concave :math:`s \\mapsto -L^*(sV)` over ``[0, s_max]``."""
+    V, Y = V.double(), Y.double()  # the conjugate's terms cancel: evaluate in float64
     if isinstance(loss, SquaredLoss):
         n = V.shape[0]
         vy = float((V * Y).sum())

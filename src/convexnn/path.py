@@ -83,8 +83,10 @@ def lam_max(
     elif isinstance(patterns, (int, np.integer)):
         ps = sample_patterns(X_aug, int(patterns), generator=gen)
     else:
-        ps = patterns_from_gates(X_aug, torch.as_tensor(np.asarray(patterns), dtype=dt,
-                                                        device=dev))
+        G = torch.as_tensor(np.asarray(patterns), dtype=dt, device=dev)
+        if fit_intercept and G.shape[1] == X_aug.shape[1] - 1:
+            G = torch.cat([G, torch.zeros(G.shape[0], 1, dtype=dt, device=dev)], 1)
+        ps = patterns_from_gates(X_aug, G)
     if activation == "gated":
         op = PatternOperator(X_aug, ps.masks, n_outputs=Y.shape[1])
         return float(torch.linalg.vector_norm(op.rmatvec(V), dim=-1).max())

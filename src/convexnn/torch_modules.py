@@ -14,13 +14,14 @@ def relu_network(W1: np.ndarray, b1: np.ndarray, W2: np.ndarray, b2: np.ndarray,
     """``Linear → ReLU → Linear`` holding the given weights (``W1`` is (d, m))."""
     d, m = W1.shape
     c = W2.shape[1]
-    first, second = nn.Linear(d, m), nn.Linear(m, c)
+    first = nn.Linear(d, m, dtype=dtype)
+    second = nn.Linear(m, c, dtype=dtype)
     with torch.no_grad():
         first.weight.copy_(torch.as_tensor(W1.T))
         first.bias.copy_(torch.as_tensor(b1))
         second.weight.copy_(torch.as_tensor(W2.T))
         second.bias.copy_(torch.as_tensor(b2))
-    return nn.Sequential(first, nn.ReLU(), second).to(dtype)
+    return nn.Sequential(first, nn.ReLU(), second)
 
 
 class GatedReLUNetwork(nn.Module):
@@ -32,8 +33,8 @@ class GatedReLUNetwork(nn.Module):
     def __init__(self, W1: np.ndarray, b1: np.ndarray, W2: np.ndarray, b2: np.ndarray,
                  gates: np.ndarray, dtype: torch.dtype = torch.float64) -> None:
         super().__init__()
-        self.first = nn.Linear(W1.shape[0], W1.shape[1]).to(dtype)
-        self.second = nn.Linear(W2.shape[0], W2.shape[1]).to(dtype)
+        self.first = nn.Linear(W1.shape[0], W1.shape[1], dtype=dtype)
+        self.second = nn.Linear(W2.shape[0], W2.shape[1], dtype=dtype)
         with torch.no_grad():
             self.first.weight.copy_(torch.as_tensor(W1.T))
             self.first.bias.copy_(torch.as_tensor(b1))

@@ -205,11 +205,13 @@ def _seed_from_nonconvex(
     ps, _ = ps.extend(cv.gates, cv.masks)
     # map each seed block to its pattern index
     keys = {tuple(h.tolist()): j for j, h in enumerate(_column_hash(ps.masks))}
-    idx = [keys[tuple(h.tolist())] for h in _column_hash(cv.masks)]
+    idx = [keys.get(tuple(h.tolist()), -1) for h in _column_hash(cv.masks)]
     p = ps.n_patterns
     c, _, d = cv.W.shape
     W = torch.zeros(c, 2 * p if relu else p, d, dtype=dt, device=dev)
     for q, j in enumerate(idx):
+        if j < 0:  # an empty pattern (a dead neuron): it contributes nothing
+            continue
         s = float(cv.signs[q])
         if relu:
             W[:, j if s > 0 else p + j] += cv.W[:, q]
@@ -295,7 +297,9 @@ def fit_convex_network(
             problem = _problem(X_aug, ps, Y, loss, lam, relu=relu, fit_bias=fit_intercept)
             d_aug = X_aug.shape[1] + 1
             k_max = _max_ipm_unknowns(n)
-            cap = max(8, k_max // (d_aug * Y.shape[1]))
+            cap: int | None = k_max // (d_aug * Y.shape[1])
+            if cap is not None and cap < 16:  # too large for Newton: first-order, no cap
+                cap = None
             res = working_set_solve(
                 problem, _inner, W, b, tol=tol, max_iter=max(1, max_iter - total_iter),
                 max_size=cap,

@@ -63,6 +63,11 @@ class _Regressor(RegressorMixin, BaseConvexNetwork):
     def _loss(self) -> Loss:
         return SquaredLoss()
 
+    def __sklearn_tags__(self):  # noqa: ANN204
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        return tags
+
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X: Any, y: Any, callback: Any = None) -> _Regressor:
         """Fit the network to ``(X, y)``; ``callback(info)`` is called after each round."""

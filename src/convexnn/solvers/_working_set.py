@@ -107,8 +107,10 @@ def working_set_solve(
         ws = torch.nonzero(in_ws).flatten()
         sub = restrict(problem, ws)
         mu0 = mu_full[:, :, ws] if mu_full is not None else None
-        res = inner(sub, W[:, ws], b, mu0, tol=tol * 0.5,
-                    max_iter=max(100, max_iter - total_iter))
+        # inexact early rounds: a loose inner tolerance while the working set still grows
+        inner_tol = max(tol * 0.5, 1e-3 * 0.1 ** (rnd - 1))
+        res = inner(sub, W[:, ws], b, mu0, tol=inner_tol,
+                    max_iter=max(100, min(max_iter - total_iter, 500 * 2**rnd)))
         total_iter += res.n_iter
         W = torch.zeros_like(W)
         W[:, ws] = res.W
@@ -154,9 +156,10 @@ def working_set_solve(
             zero = in_ws & ~(torch.linalg.vector_norm(W, dim=-1) > 0).any(dim=0)
             in_ws[zero] = False
             n_add = min(n_add, cap - int(in_ws.sum()))
-            if n_add <= 0:
+            if n_add <= 0:  # full of active blocks: lift the cap (first-order inner solves)
                 log.info("working set is full (%d blocks) with violations left", cap)
-                break
+                cap = P
+                n_add = min(k, int(viol_blocks.sum()))
         add = torch.argsort(cand, descending=True)[:n_add]
         in_ws[add] = True
         if total_iter >= max_iter:

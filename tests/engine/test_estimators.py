@@ -1,0 +1,184 @@
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from sklearn.datasets import load_breast_cancer, make_classification
+from sklearn.model_selection import train_test_split
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from convexnn import (
+    ConvexGatedReLUClassifier,
+    ConvexGatedReLURegressor,
+    ConvexReLUClassifier,
+    ConvexReLURegressor,
+    lam_max,
+    network_objective,
+)
+from convexnn.exceptions import PatternBudgetError, ValidationError
+
+ALL = [ConvexReLURegressor, ConvexReLUClassifier, ConvexGatedReLURegressor,
+       ConvexGatedReLUClassifier]
+FAST = dict(patterns=8, max_iter=300, grow=False, random_state=0)
+
+
+@parametrize_with_checks([cls(**FAST) for cls in ALL])
+def test_sklearn_contract(estimator, check):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        check(estimator)
+
+
+def _reg_data(n=60, d=3, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, d))
+    return X, np.maximum(X[:, 0], 0) - 0.5 * X[:, 1] + 0.05 * rng.standard_normal(n)
+
+
+@pytest.mark.parametrize("cls", ALL)
+def test_objective_and_certificate_are_consistent(cls):
+    X, y = _reg_data()
+    if "Classifier" in cls.__name__:
+        y = (y > 0).astype(int)
+    est = cls(lam=0.01, patterns=10, random_state=0, grow=cls is ConvexReLURegressor).fit(X, y)
+    cert = est.certificate_
+    assert cert.primal == pytest.approx(est.objective_)
+    assert cert.lower_bound <= est.objective_ + 1e-10
+    assert cert.gap == pytest.approx(cert.primal - cert.lower_bound)
+    assert est.n_neurons_ == est.coefs_[0].shape[1] == est.coefs_[1].shape[0]
+    if cls._relu:  # the SPEC §1 value of the returned network is objective_
+        yy = y if "Regressor" in cls.__name__ else 2.0 * y - 1
+        loss = "squared" if "Regressor" in cls.__name__ else "logistic"
+        assert network_objective(est.coefs_, est.intercepts_, X, yy, 0.01, loss) == \
+            pytest.approx(est.objective_, rel=1e-10)
+
+
+@pytest.mark.parametrize("cls", ALL)
+def test_to_torch_matches_predictions(cls):
+    X, y = _reg_data()
+    if "Classifier" in cls.__name__:
+        y = (y > 0).astype(int)
+    est = cls(lam=0.01, patterns=10, random_state=0, grow=False).fit(X, y)
+    out = est.to_torch()(torch.as_tensor(X)).detach().numpy()
+    ref = est.predict(X) if "Regressor" in cls.__name__ else est.decision_function(X)
+    np.testing.assert_allclose(out[:, 0], ref, rtol=1e-10, atol=1e-12)
+
+
+def test_lam_above_lam_max_gives_the_zero_network():
+    X, y = _reg_data()
+    pat = np.random.default_rng(0).standard_normal((15, 3))
+    lmax = lam_max(X, y, patterns=pat, fit_intercept=True)
+    est = ConvexReLURegressor(lam=1.01 * lmax, patterns=pat).fit(X, y)
+    assert est.n_neurons_ == 0
+    np.testing.assert_allclose(est.predict(X), y.mean())
+    est = ConvexReLURegressor(lam=0.5 * lmax, patterns=pat).fit(X, y)
+    assert est.n_neurons_ > 0
+
+
+def test_multiclass_and_string_labels():
+    X, y = make_classification(n_samples=90, n_features=4, n_informative=3, n_redundant=0,
+                               n_classes=3, random_state=0)
+    labels = np.array(["ant", "bee", "cat"])[y]
+    est = ConvexReLUClassifier(lam=0.01, patterns=10, random_state=0).fit(X, labels)
+    assert set(est.predict(X)) <= set(labels)
+    assert est.predict_proba(X).shape == (90, 3)
+    assert est.score(X, labels) > 0.7
+    assert est.certificate_.lower_bound <= est.objective_
+
+
+def test_float32_follows_the_data():
+    X, y = _reg_data()
+    est = ConvexGatedReLURegressor(lam=0.01, patterns=10, random_state=0)
+    est.fit(X.astype(np.float32), y.astype(np.float32))
+    assert np.isfinite(est.objective_)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_device_matches_cpu():
+    X, y = _reg_data()
+    gates = np.random.default_rng(0).standard_normal((10, 3))  # same patterns on both
+    a = ConvexGatedReLURegressor(lam=0.01, patterns=gates).fit(X, y)
+    b = ConvexGatedReLURegressor(lam=0.01, patterns=gates, device="cuda").fit(X, y)
+    assert b.objective_ == pytest.approx(a.objective_, rel=1e-4)
+
+
+def test_default_classifier_on_breast_cancer():
+    X, y = load_breast_cancer(return_X_y=True)
+    Xtr, Xte, ytr, yte = train_test_split(X, y, test_size=0.25, random_state=0)
+    model = make_pipeline(StandardScaler(), ConvexReLUClassifier(random_state=0))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model.fit(Xtr, ytr)
+    assert model.score(Xte, yte) >= 0.95
+
+
+# ------------------------------------------------------------------ bad input
+@pytest.mark.parametrize("kwargs,match", [
+    (dict(lam=-1.0), r"'lam' parameter of ConvexReLURegressor must be a float in the range "
+                     r"\(0.0, inf\)\. Got -1.0 instead"),
+    (dict(lam=0.0), r"'lam' parameter"),
+    (dict(patterns="all"), r"'patterns' parameter"),
+    (dict(patterns=0), r"'patterns' parameter"),
+    (dict(dtype="float16"), r"'dtype' parameter"),
+    (dict(patterns=np.ones((3, 7))), r"'patterns' parameter .* shape \(n_gates, 3\)"),
+])
+def test_bad_parameters_name_the_parameter(kwargs, match):
+    X, y = _reg_data()
+    with pytest.raises(ValueError, match=match):
+        ConvexReLURegressor(**kwargs).fit(X, y)
+
+
+def test_bad_data():
+    X, y = _reg_data()
+    est = ConvexReLURegressor(patterns=5)
+    Xn = X.copy()
+    Xn[0, 0] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        est.fit(Xn, y)
+    Xi = X.copy()
+    Xi[0, 0] = np.inf
+    with pytest.raises(ValueError, match="infinity"):
+        est.fit(Xi, y)
+    with pytest.raises(ValueError, match="inconsistent numbers of samples"):
+        est.fit(X, y[:-1])
+    with pytest.raises(ValueError, match="minimum of 2 is required"):
+        est.fit(X[:1], y[:1])
+    with pytest.raises(ValueError, match="Expected 2D array"):
+        est.fit(y, y)
+    with pytest.raises(ValueError, match="only one class"):
+        ConvexReLUClassifier(patterns=5).fit(X, np.zeros(len(X), dtype=int))
+    with pytest.raises(ValueError, match="Unknown label type"):
+        ConvexReLUClassifier(patterns=5).fit(X, y)
+
+
+def test_cuda_that_is_not_there():
+    if torch.cuda.is_available():
+        pytest.skip("CUDA present")
+    X, y = _reg_data()
+    with pytest.raises(ValidationError, match="'device' parameter .* CUDA is not available"):
+        ConvexReLURegressor(device="cuda").fit(X, y)
+
+
+def test_constant_target_gives_a_constant_model():
+    X, _ = _reg_data()
+    est = ConvexReLURegressor(patterns=5, random_state=0).fit(X, np.full(len(X), 3.0))
+    assert est.n_neurons_ == 0
+    np.testing.assert_allclose(est.predict(X), 3.0)
+
+
+def test_exact_enumeration_too_large_is_refused():
+    X, y = _reg_data(n=300, d=8)
+    with pytest.raises(PatternBudgetError, match="patterns"):
+        ConvexReLURegressor(patterns="exact", max_patterns=1000).fit(X, y)
+
+
+def test_warm_start_reuses_the_solution():
+    X, y = _reg_data()
+    est = ConvexReLURegressor(lam=0.05, patterns=10, random_state=0, warm_start=True,
+                              grow=False)
+    est.fit(X, y)
+    first = est.objective_
+    est.set_params(lam=0.02).fit(X, y)
+    assert est.objective_ < first
