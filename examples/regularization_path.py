@@ -21,9 +21,9 @@ X_tr, X_val = scaler.transform(X_tr), scaler.transform(X_val)
 mu, sd = y_tr.mean(), y_tr.std()
 y_tr_s, y_val_s = (y_tr - mu) / sd, (y_val - mu) / sd
 
-top = lam_max(X_tr, y_tr_s)
-lams = np.geomspace(top, top * 1e-3, 8)
-est = ConvexGatedReLURegressor(lam=float(lams[0]), patterns=40, random_state=0)
+top = lam_max(X_tr, y_tr_s, activation="gated")
+lams = np.geomspace(top, top * 1e-2, 6)
+est = ConvexGatedReLURegressor(lam=float(lams[0]), patterns=10, grow=False, random_state=0)
 warm = "warm_start" in est.get_params()
 if warm:
     est.set_params(warm_start=True)

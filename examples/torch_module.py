@@ -7,13 +7,13 @@ import numpy as np
 import torch
 from sklearn.preprocessing import StandardScaler
 
-from convexnn import ConvexReLURegressor
+from convexnn import ConvexGatedReLURegressor
 from convexnn.datasets import load_dataset
 
 ds = load_dataset("diabetes")
 X = StandardScaler().fit_transform(ds.X)
 y = (ds.y - ds.y.mean()) / ds.y.std()
-est = ConvexReLURegressor(lam=1e-2, patterns=40, random_state=0).fit(X, y)
+est = ConvexGatedReLURegressor(lam=1e-2, patterns=10, grow=False, random_state=0).fit(X, y)
 
 module = est.to_torch()
 print(module)
