@@ -107,6 +107,9 @@ def _cone_block_bounds(
         mu_prev, t = mu_new, t_new
         H = -G + op.cone_rmatvec(mu_new)
         best = torch.minimum(best, torch.linalg.vector_norm(H, dim=-1))
+    # a non-finite multiplier gives no bound: fall back to ‖G_j‖ (μ = 0), always valid
+    plain = torch.linalg.vector_norm(G, dim=-1)
+    best = torch.where(torch.isfinite(best), torch.minimum(best, plain), plain)
     return best  # (c, p)
 
 

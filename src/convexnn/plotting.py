@@ -156,6 +156,8 @@ def plot_objective_vs_time(
         if not is_convex:
             style["alpha"] = 0.85
         t_plot = np.maximum(t, t_min)
+        if v.size < 3:  # a line needs points: show the few there are
+            style["marker"] = "o"
         axes[0].step(t_plot, v, where="post", **style)
         if v.size:
             axes[0].plot(t_plot[-1], v[-1], "o", color=color, ms=4)
@@ -166,8 +168,9 @@ def plot_objective_vs_time(
         ax.axhline(floor, ls="--", color="k", lw=1, label=bound_label)
     hi = float(np.quantile(all_v, 0.9)) if all_v.size else 1.0
     lo = min(floor, best)
-    pad = 0.08 * max(hi - lo, 1e-12)
+    pad = max(0.08 * (hi - lo), 1e-3 * max(abs(hi), abs(lo), 1e-12))
     ax.set_ylim(lo - pad, hi + pad)
+    ax.ticklabel_format(axis="y", useOffset=False)
     ax.set_xscale("log")
     ax.set_xlabel("time (s)")
     ax.set_ylabel("training objective  $P_{nc}$")

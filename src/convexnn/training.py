@@ -221,6 +221,16 @@ def _seed_from_nonconvex(
     return ps, W, cv.b.to(dt), float(nc.objective)
 
 
+def _score(net: Network, X: torch.Tensor, Y: torch.Tensor, loss: Loss, lam: float,
+           fit_intercept: bool) -> tuple[torch.Tensor, float]:
+    """Outputs and SPEC §1 objective of a recovered network."""
+    Z = network_outputs(net, X, fit_intercept)
+    reg = (net.W1**2).sum() + (net.W2**2).sum()
+    if fit_intercept:
+        reg = reg + (net.b1**2).sum()
+    return Z, float(loss.value(Z, Y) + 0.5 * lam * reg)
+
+
 def network_outputs(net: Network, X: torch.Tensor, fit_intercept: bool) -> torch.Tensor:
     """Outputs of a recovered network on the (non-augmented) data ``X``."""
     if net.gates is None:
@@ -352,17 +362,29 @@ def fit_convex_network(
     signs = problem.op.sign
     net = convex_to_network(W, b, signs, fit_intercept=fit_intercept,
                             gates=None if relu else problem.gates)
-    Z_net = network_outputs(net, X, fit_intercept)
-    reg = 0.5 * lam * ((net.W1**2).sum() + (net.b1**2).sum() + (net.W2**2).sum()) \
-        if fit_intercept else 0.5 * lam * ((net.W1**2).sum() + (net.W2**2).sum())
-    objective = float(loss.value(Z_net, Y) + reg)
+    Z_net, objective = _score(net, X, Y, loss, lam, fit_intercept)
+    Z_dual = [Z_net]  # every dual point gives a valid lower bound; the best one is kept
+    # interior points leave inactive neurons at the barrier's scale: prune them when that
+    # does not raise the objective (the certificate is computed on what is returned)
+    norms = torch.linalg.vector_norm(W, dim=-1)
+    if norms.numel() and bool((norms > 0).any()):
+        thr = 1e-6 * max(1.0, float(norms.max()))
+        W_p = torch.where((norms <= thr)[:, :, None], torch.zeros_like(W), W)
+        net_p = convex_to_network(W_p, b, signs, fit_intercept=fit_intercept,
+                                  gates=None if relu else problem.gates)
+        Z_p, obj_p = _score(net_p, X, Y, loss, lam, fit_intercept)
+        if net_p.n_neurons < net.n_neurons and obj_p <= objective:
+            W, net, Z_net, objective = W_p, net_p, Z_p, obj_p
+            Z_dual.append(Z_p)
     big = problem.op.X.shape[0] * problem.op.p * problem.op.c
-    db = dual_bound(loss, Y, Z_net, problem.op, lam, fit_bias=fit_intercept,
-                    constrained=relu, mu=res.extra.get("mu"),
-                    combine_outputs=relu and Y.shape[1] > 1,
-                    cone_iters=200 if big < 2_000_000 else 30)
+    lower = max(
+        dual_bound(loss, Y, Z, problem.op, lam, fit_bias=fit_intercept, constrained=relu,
+                   mu=res.extra.get("mu"), combine_outputs=relu and Y.shape[1] > 1,
+                   cone_iters=200 if big < 2_000_000 else 30).lower_bound
+        for Z in Z_dual
+    )
     viol = problem.max_violation(W) if relu else 0.0
-    cert = make_certificate(objective, db.lower_bound, exact=exact, max_violation=viol,
+    cert = make_certificate(objective, lower, exact=exact, max_violation=viol,
                             n_patterns=ps.n_patterns)
     if not converged and not interrupted:
         warnings.warn(

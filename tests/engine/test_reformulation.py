@@ -1,10 +1,10 @@
 import torch
 
+from convexnn.losses import LogisticLoss, SquaredLoss
 from convexnn.objective import network_objective
 from convexnn.patterns import sample_patterns
 from convexnn.reformulation import convex_to_network, network_to_convex
 from convexnn.training import _problem
-from convexnn.losses import SquaredLoss, LogisticLoss
 
 
 def _feasible_solution(seed, fit_intercept, loss):

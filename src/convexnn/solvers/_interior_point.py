@@ -250,18 +250,21 @@ def interior_point(
             converged = m / tau <= tol * max(abs(fval), 1e-8)
             break
         tau *= growth
-    # the barrier keeps every block slightly non-zero: blocks at the barrier's scale are
-    # zero in the limit (their dual constraint is inactive); drop them
-    norms = torch.linalg.vector_norm(W, dim=-1)
-    tiny = norms <= 1e-6 * max(1.0, float(norms.max()) if norms.numel() else 1.0)
-    W = torch.where(tiny[:, :, None], torch.zeros_like(W), W)
     # the barrier keeps t_j slightly above ‖w_j‖; the returned W is what counts
+    mu = None
+    if problem.constrained:
+        # multipliers of the linear constraints at the last barrier point: μ = 1/(τ r)
+        mu = 1.0 / (tau * cone_values(W))
+    # the barrier keeps every block slightly non-zero: blocks at the barrier's scale are
+    # zero in the limit (their dual constraint is inactive); drop them (zero is feasible)
+    norms = torch.linalg.vector_norm(W, dim=-1)
+    tiny = norms <= 1e-9 * max(1.0, float(norms.max()) if norms.numel() else 1.0)
+    W = torch.where(tiny[:, :, None], torch.zeros_like(W), W)
     res = SolverResult(W.to(dt_out), b.to(dt_out), it, converged)
     viol = 0.0
-    if problem.constrained:
-        r = S[:, None, :] * torch.einsum("nd,cpd->ncp", X, W)
+    if mu is not None:
+        r = cone_values(W)
         viol = float(torch.clamp(-r, min=0).max()) if r.numel() else 0.0
-        # multipliers of the linear constraints: μ = 1/(τ r)
-        res.extra["mu"] = (1.0 / (tau * r)).to(dt_out)
+        res.extra["mu"] = mu.to(dt_out)
     res.extra.update(violation=viol, tau=tau, barrier_gap=m / tau, feas_tol=1e-8)
     return res
