@@ -25,7 +25,9 @@ def relu_network(W1: np.ndarray, b1: np.ndarray, W2: np.ndarray, b2: np.ndarray,
 
 
 class GatedReLUNetwork(nn.Module):
-    r"""Gated ReLU network :math:`f(x) = \sum_j 1[\tilde x^\top g_j \ge 0]\,(x^\top w_j + b_j)\,\alpha_j + b`.
+    r"""Gated ReLU network.
+
+    :math:`f(x) = \sum_j 1[\tilde x^\top g_j \ge 0]\,(x^\top w_j + b_j)\,\alpha_j + b`.
 
     ``gates`` are fixed buffers (shape (m, d) or (m, d + 1) with a bias entry).
     """

@@ -28,6 +28,7 @@ from convexnn.certificates import Certificate, dual_bound, make_certificate
 from convexnn.exceptions import ConvergenceWarning
 from convexnn.growth import find_violating_gates
 from convexnn.losses import Loss
+from convexnn.nonconvex import train_network
 from convexnn.objective import network_forward
 from convexnn.operators import PatternOperator
 from convexnn.patterns import (
@@ -36,9 +37,8 @@ from convexnn.patterns import (
     patterns_from_gates,
     sample_patterns,
 )
-from convexnn.penalties import GroupL2
-from convexnn.nonconvex import train_network
 from convexnn.patterns._pattern_set import _column_hash
+from convexnn.penalties import GroupL2
 from convexnn.reformulation import Network, convex_to_network, network_to_convex
 from convexnn.solvers import (
     ConvexProblem,
@@ -313,7 +313,7 @@ def fit_convex_network(
             res = working_set_solve(
                 problem, _inner, W, b, tol=tol, max_iter=max(1, max_iter - total_iter),
                 max_size=cap,
-                callback=lambda r: report(dict(r, phase="solve", grow_round=grow_round)),
+                callback=lambda r, g=grow_round: report(dict(r, phase="solve", grow_round=g)),
             )
             W, b = res.W, res.b
             total_iter += res.n_iter

@@ -114,7 +114,8 @@ def augmented_lagrangian(
         budget = max(50, min(5000, max_iter - total))
         res = apg(
             smooth, problem.penalty.prox, W, b, fit_bias=problem.fit_bias, max_iter=budget,
-            L0=L0, gm_tol=gm_tol, gm_rtol=1e-3 if gm_scale is None else 0.0, regularizer=problem.penalty.value,
+            L0=L0, gm_tol=gm_tol, gm_rtol=1e-3 if gm_scale is None else 0.0,
+            regularizer=problem.penalty.value,
         )
         if gm_scale is None:
             gm_scale = res.extra["gm0"]

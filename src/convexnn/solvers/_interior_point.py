@@ -223,8 +223,9 @@ def interior_point(
                 g = torch.cat([g, gb])
             K = 0.5 * (K + K.T)
             try:
-                Lc = torch.linalg.cholesky(K + 1e-14 * torch.eye(nv, dtype=torch.float64, device=dev)
-                                           * float(K.diagonal().abs().max()))
+                ridge = 1e-14 * float(K.diagonal().abs().max())
+                eye = torch.eye(nv, dtype=torch.float64, device=dev)
+                Lc = torch.linalg.cholesky(K + ridge * eye)
                 step = -torch.cholesky_solve(g[:, None], Lc)[:, 0]
             except RuntimeError:
                 step = -torch.linalg.lstsq(K, g[:, None]).solution[:, 0]

@@ -72,7 +72,8 @@ def working_set_solve(
 
     ``inner(sub_problem, W0, b0, mu0, tol=..., max_iter=...)`` solves a restricted program
     and may return multipliers ``extra["mu"]`` (ReLU). ``max_size`` caps the working set
-    (blocks with zero weight leave it to make room for violators). Returns a result on all blocks with
+    (blocks with zero weight leave it to make room for violators). Returns a result on all
+    blocks with
     ``extra`` holding ``lower_bound``, ``primal``, ``rel_gap``, ``mu`` (full) and the
     working-set history.
     """
