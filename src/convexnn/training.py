@@ -201,7 +201,6 @@ def _seed_from_nonconvex(
     net = Network(*(torch.as_tensor(a, dtype=dt, device=dev) for a in
                     (nc.coefs[0], nc.intercepts[0], nc.coefs[1], nc.intercepts[1])))
     cv = network_to_convex(net, X_aug, fit_intercept=fit_intercept)
-    p_old = ps.n_patterns
     ps, _ = ps.extend(cv.gates, cv.masks)
     # map each seed block to its pattern index
     keys = {tuple(h.tolist()): j for j, h in enumerate(_column_hash(ps.masks))}
@@ -217,7 +216,6 @@ def _seed_from_nonconvex(
             W[:, j if s > 0 else p + j] += cv.W[:, q]
         else:
             W[:, j] += s * cv.W[:, q]
-    del p_old
     return ps, W, cv.b.to(dt), float(nc.objective)
 
 

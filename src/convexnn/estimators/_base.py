@@ -107,13 +107,11 @@ class BaseConvexNetwork(BaseEstimator):
             X = X.detach().cpu().numpy()
         if isinstance(y, torch.Tensor):
             y = y.detach().cpu().numpy()
-        Xa = np.asarray(X) if not hasattr(X, "dtype") or hasattr(X, "iloc") else X
-        src_dtype = getattr(Xa, "dtype", None)
         X, y = validate_data(self, X, y, reset=reset, multi_output=multi_output,
                              y_numeric=y_numeric, dtype=[np.float64, np.float32],
                              ensure_min_samples=2)
-        dtype = resolve_dtype(self.dtype, X if src_dtype != np.float16 else X.astype(np.float32),
-                              owner=type(self).__name__)
+        # float16 input arrives here as float64 (validate_data), float32 stays float32
+        dtype = resolve_dtype(self.dtype, X, owner=type(self).__name__)
         return X, y, device, dtype
 
     def _fit(self, X: np.ndarray, Y: torch.Tensor, device: torch.device, dtype: torch.dtype,
@@ -191,8 +189,6 @@ class BaseConvexNetwork(BaseEstimator):
         return GatedReLUNetwork(W1, b1, W2, b2, self.gates_)
 
     # ----------------------------------------------------------------- persistence hooks
-    _STATE_ARRAYS = ("W1", "W2", "b1", "b2")
-
     def _get_fitted_state(self) -> dict[str, Any]:
         """Arrays and scalars that define the fitted model (for :mod:`convexnn.persistence`)."""
         check_is_fitted(self, "coefs_")
