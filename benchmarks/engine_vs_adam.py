@@ -73,15 +73,19 @@ def _gates(est) -> np.ndarray | None:
     return None if g is None else np.ascontiguousarray(np.asarray(g, dtype=np.float64).T)
 
 
-def run(device: str, quick: bool, n_adam: int, epochs: int) -> list[dict]:
+def run(device: str, quick: bool, n_adam: int, epochs: int, only: set[str] | None = None,
+        pyscnn: bool = True, seed_width: int | None = None) -> list[dict]:
     from convexnn.nonconvex import train_network
     from convexnn.objective import network_objective
 
     rows = []
-    for name, X, y, loss, fit_intercept in _problems(quick):
+    for name, X, y, loss, fit_intercept in _problems(quick or bool(only and "digits" not in only)):
+        if only and name not in only:
+            continue
         n = X.shape[0]
+        extra = {} if seed_width is None else {"seed_width": seed_width}
         est = _estimator(loss)(lam=LAM, fit_intercept=fit_intercept, random_state=0,
-                               device=device)
+                               device=device, **extra)
         t0 = time.perf_counter()
         est.fit(X, y)
         t_cvx = time.perf_counter() - t0
@@ -97,7 +101,8 @@ def run(device: str, quick: bool, n_adam: int, epochs: int) -> list[dict]:
         rows.append(dict(base, solver="convexnn_relu", objective=obj,
                          rel_gap=float(cert.rel_gap), scope=str(cert.scope),
                          lower_bound=float(cert.lower_bound), time=t_cvx, neurons=width,
-                         runs=1, note=f"n_patterns={getattr(est, 'n_patterns_', '?')}"))
+                         runs=1, note=f"n_patterns={getattr(est, 'n_patterns_', '?')}, "
+                         f"seed_width={est.seed_width}"))
         print(f"{name}: convexnn obj {obj:.8g} gap {cert.rel_gap:.2e} ({cert.scope}) "
               f"{t_cvx:.2f}s, {width} neurons")
         # Adam: best of n_adam seeds × 2 learning rates, same width, same objective.
@@ -119,7 +124,8 @@ def run(device: str, quick: bool, n_adam: int, epochs: int) -> list[dict]:
                          scope="", lower_bound=np.nan, time=t_total, neurons=width, runs=runs,
                          note=f"best lr={best[1]:g} seed={best[2]}, {epochs} full-batch epochs"))
         print(f"{name}: Adam best {best[0]:.8g} over {runs} runs, {t_total:.2f}s total")
-        rows.append(_pyscnn_row(base, est, X, y, loss, fit_intercept, device))
+        if pyscnn:
+            rows.append(_pyscnn_row(base, est, X, y, loss, fit_intercept, device))
     return rows
 
 
@@ -165,6 +171,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--quick", action="store_true", help="skip digits, 2 Adam seeds, 300 epochs")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
+    ap.add_argument("--only", default="", help="comma-separated problem names to run")
+    ap.add_argument("--skip-pyscnn", action="store_true", help="leave pyscnn out")
+    ap.add_argument("--seed-width", type=int, default=None,
+                    help="convexnn's seed_width (default: the estimator's default)")
     args = ap.parse_args(argv)
     device = resolve_device(args.device)
     n_adam, epochs = (2, 300) if args.quick else (5, 3000)
@@ -172,7 +182,8 @@ def main(argv: list[str] | None = None) -> int:
 
     command = "PYTHONPATH=src python3 benchmarks/engine_vs_adam.py " + " ".join(
         shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
-    rows = run(device, args.quick, n_adam, epochs)
+    only = {x for x in args.only.split(",") if x}
+    rows = run(device, args.quick, n_adam, epochs, only, not args.skip_pyscnn, args.seed_width)
     df = pd.DataFrame(rows)
     ratios = []
     for rec in df.to_dict("records"):
@@ -187,6 +198,7 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     suffix = "" if device == "cpu" else f"_{device}"
     suffix += "_quick" if args.quick else ""
+    suffix += f"_seedw{args.seed_width}" if args.seed_width else ""
     df.to_csv(out / f"engine_vs_adam{suffix}.csv", index=False)
     cols = ["problem", "n", "d", "loss", "solver", "objective", "objective_vs_convexnn",
             "rel_gap", "scope", "time", "time_vs_convexnn", "neurons", "runs", "note"]

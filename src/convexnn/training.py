@@ -46,7 +46,7 @@ from convexnn.solvers import (
     augmented_lagrangian,
     fista,
 )
-from convexnn.solvers._interior_point import interior_point, ipm_size
+from convexnn.solvers._primal_dual import _refit_bias, newton_cost, primal_dual
 from convexnn.solvers._working_set import working_set_solve
 
 __all__ = ["FitResult", "build_patterns", "fit_convex_network", "network_outputs"]
@@ -54,8 +54,11 @@ __all__ = ["FitResult", "build_patterns", "fit_convex_network", "network_outputs
 log = logging.getLogger(__name__)
 
 #: restricted programs whose Newton step costs at most this many flops use the
-#: interior-point method (n·k² to form the Hessian, k³/3 to factor it; k unknowns)
-IPM_MAX_FLOPS = 3e9
+#: primal-dual interior-point method (:func:`convexnn.solvers._primal_dual.newton_cost`)
+IPM_MAX_FLOPS = 6e9
+
+#: growth stops when a round lowers the objective by less than this (relative)
+_GROW_TOL = 1e-3
 
 
 @dataclass
@@ -110,11 +113,11 @@ def _problem(
 
 def _inner(sub: ConvexProblem, W0: torch.Tensor, b0: torch.Tensor, mu0: torch.Tensor | None,
            *, tol: float, max_iter: int) -> SolverResult:
-    k = ipm_size(sub)
-    n = sub.op.X.shape[0]
-    if n * k * k + k**3 / 3 <= IPM_MAX_FLOPS and sub.gates is not None:
+    n, d = sub.op.X.shape
+    cost, _ = newton_cost(n, sub.op.c, sub.op.p, d)
+    if cost <= IPM_MAX_FLOPS and (sub.gates is not None or not sub.constrained):
         try:
-            return interior_point(sub, W0, b0, tol=min(tol, 1e-8), max_iter=max(200, max_iter))
+            return primal_dual(sub, W0, b0, mu0, tol=min(tol, 1e-7), max_iter=max(200, max_iter))
         except ValueError:  # a gate not strictly inside its cone: use the first-order path
             pass
     if sub.constrained:
@@ -154,12 +157,18 @@ def _feasible_start(sub: ConvexProblem, W0: torch.Tensor, b0: torch.Tensor, *, t
     return W
 
 
-def _max_ipm_unknowns(n: int) -> int:
-    """Largest k with n k² + k³/3 ≤ IPM_MAX_FLOPS."""
-    k = int(math.sqrt(IPM_MAX_FLOPS / max(n, 1)))
-    while k > 1 and n * k * k + k**3 / 3 > IPM_MAX_FLOPS:
-        k = int(k * 0.9)
-    return k
+def _max_ipm_blocks(n: int, c: int, d: int) -> int:
+    """Largest number of patterns per output whose Newton step fits ``IPM_MAX_FLOPS``."""
+    lo, hi = 0, 1
+    while newton_cost(n, c, hi, d)[0] <= IPM_MAX_FLOPS and hi < 10**7:
+        lo, hi = hi, hi * 2
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if newton_cost(n, c, mid, d)[0] <= IPM_MAX_FLOPS:
+            lo = mid
+        else:
+            hi = mid
+    return lo
 
 
 def _relayout(W: torch.Tensor, p_old: int, p_new: int, relu: bool) -> torch.Tensor:
@@ -178,13 +187,16 @@ def _relayout(W: torch.Tensor, p_old: int, p_new: int, relu: bool) -> torch.Tens
 def _seed_from_nonconvex(
     X: torch.Tensor, X_aug: torch.Tensor, Y: torch.Tensor, loss: Loss, lam: float,
     ps: PatternSet, *, relu: bool, fit_intercept: bool, epochs: int, width: int,
-    generator: torch.Generator,
+    generator: torch.Generator, runs: int = 1,
 ) -> tuple[PatternSet, torch.Tensor, torch.Tensor, float]:
-    """Patterns and a feasible warm start from a short Adam run on the same objective.
+    """Patterns and a feasible warm start from short Adam runs on the same objective.
 
-    Every neuron of the trained network lies in the cone of its own pattern, so its
-    convex image (:func:`network_to_convex`) is feasible with ``P_c ≤ P_nc``: the convex
-    program over these patterns can only improve on the seed.
+    Every neuron of a trained network lies in the cone of its own pattern, so its convex
+    image (:func:`network_to_convex`) is feasible with ``P_c ≤ P_nc``. The patterns of
+    all ``runs`` networks are added: the convex program over their union contains each
+    run as a feasible point, so its optimum is at most the best run's objective (and
+    usually well below it: it combines the runs' neurons with optimal weights). The warm
+    start is the best run.
     """
     if loss.name == "softmax":
         y = Y.argmax(dim=1)
@@ -192,31 +204,38 @@ def _seed_from_nonconvex(
         y = Y[:, 0]
     else:
         y = Y
-    seed = int(torch.randint(0, 2**31 - 1, (1,), generator=generator,
-                             device=generator.device).item())
-    nc = train_network(X, y, n_neurons=width, lam=lam, loss=loss.name,
-                       fit_intercept=fit_intercept, lr=1e-2, max_epochs=epochs,
-                       random_state=seed, device=X.device, dtype=X.dtype)
     dev, dt = X.device, X.dtype
-    net = Network(*(torch.as_tensor(a, dtype=dt, device=dev) for a in
-                    (nc.coefs[0], nc.intercepts[0], nc.coefs[1], nc.intercepts[1])))
-    cv = network_to_convex(net, X_aug, fit_intercept=fit_intercept)
-    ps, _ = ps.extend(cv.gates, cv.masks)
-    # map each seed block to its pattern index
+    best: tuple[float, int, torch.Tensor, torch.Tensor, torch.Tensor] | None = None
+    for _ in range(max(1, runs)):
+        seed = int(torch.randint(0, 2**31 - 1, (1,), generator=generator,
+                                 device=generator.device).item())
+        nc = train_network(X, y, n_neurons=width, lam=lam, loss=loss.name,
+                           fit_intercept=fit_intercept, lr=1e-2, max_epochs=epochs,
+                           random_state=seed, device=dev, dtype=dt)
+        net = Network(*(torch.as_tensor(a, dtype=dt, device=dev) for a in
+                        (nc.coefs[0], nc.intercepts[0], nc.coefs[1], nc.intercepts[1])))
+        cv = network_to_convex(net, X_aug, fit_intercept=fit_intercept)
+        ps, _ = ps.extend(cv.gates, cv.masks)
+        if best is None or nc.objective < best[0]:
+            best = (float(nc.objective), 0, cv.W, cv.masks, cv.signs)
+            best_b = cv.b
+    assert best is not None
+    obj, _, cW, cmasks, csigns = best
+    # map each block of the best run to its pattern index in the union
     keys = {tuple(h.tolist()): j for j, h in enumerate(_column_hash(ps.masks))}
-    idx = [keys.get(tuple(h.tolist()), -1) for h in _column_hash(cv.masks)]
+    idx = [keys.get(tuple(h.tolist()), -1) for h in _column_hash(cmasks)]
     p = ps.n_patterns
-    c, _, d = cv.W.shape
+    c, _, d = cW.shape
     W = torch.zeros(c, 2 * p if relu else p, d, dtype=dt, device=dev)
     for q, j in enumerate(idx):
         if j < 0:  # an empty pattern (a dead neuron): it contributes nothing
             continue
-        s = float(cv.signs[q])
+        s = float(csigns[q])
         if relu:
-            W[:, j if s > 0 else p + j] += cv.W[:, q]
+            W[:, j if s > 0 else p + j] += cW[:, q]
         else:
-            W[:, j] += s * cv.W[:, q]
-    return ps, W, cv.b.to(dt), float(nc.objective)
+            W[:, j] += s * cW[:, q]
+    return ps, W, best_b.to(dt), obj
 
 
 def _score(net: Network, X: torch.Tensor, Y: torch.Tensor, loss: Loss, lam: float,
@@ -252,14 +271,17 @@ def fit_convex_network(
     generator: torch.Generator,
     grow: bool,
     max_grow_rounds: int = 20,
+    grow_tol: float | None = None,
     max_patterns: int = 20_000,
     warm_start: tuple[torch.Tensor, torch.Tensor, PatternSet] | None = None,
     seed_epochs: int = 0,
     seed_width: int = 64,
+    seed_runs: int = 1,
     callback: Callable[[dict[str, Any]], Any] | None = None,
 ) -> FitResult:
     """Fit a two-layer (gated) ReLU network by its convex program; see the module doc."""
     t0 = time.perf_counter()
+    grow_tol = _GROW_TOL if grow_tol is None else grow_tol
     n = X.shape[0]
     X_aug = torch.cat([X, torch.ones(n, 1, dtype=X.dtype, device=X.device)], 1) \
         if fit_intercept else X
@@ -276,11 +298,12 @@ def fit_convex_network(
     if seed_epochs > 0 and warm_start is None and not exact:
         ps, W, b, seed_obj = _seed_from_nonconvex(
             X, X_aug, Y, loss, lam, ps, relu=relu, fit_intercept=fit_intercept,
-            epochs=seed_epochs, width=seed_width, generator=generator)
+            epochs=seed_epochs, width=seed_width, generator=generator, runs=seed_runs)
         seed_W, b_seed = W.clone(), b.clone()
         history.append({"phase": "seed", "primal": seed_obj,
                         "n_patterns": ps.n_patterns, "time": time.perf_counter() - t0})
     total_iter = 0
+    mu_prev: torch.Tensor | None = None
     converged = interrupted = False
     res: SolverResult | None = None
     problem: ConvexProblem | None = None
@@ -303,17 +326,20 @@ def fit_convex_network(
     try:
         for grow_round in range(max_grow_rounds + 1):
             problem = _problem(X_aug, ps, Y, loss, lam, relu=relu, fit_bias=fit_intercept)
-            d_aug = X_aug.shape[1] + 1
-            k_max = _max_ipm_unknowns(n)
-            cap: int | None = k_max // (d_aug * Y.shape[1])
+            cap: int | None = _max_ipm_blocks(n, Y.shape[1], X_aug.shape[1])
             if cap is not None and cap < 16:  # too large for Newton: first-order, no cap
                 cap = None
+            P_all = problem.op.p
+            # the first solve, if small enough for one Newton solve over every block, takes
+            # them all; later (growth) rounds start from the active blocks and violators
+            init = P_all if (cap is not None and P_all <= cap and grow_round == 0) else 16
             res = working_set_solve(
                 problem, _inner, W, b, tol=tol, max_iter=max(1, max_iter - total_iter),
-                max_size=cap,
+                max_size=cap, initial_size=init, mu0=mu_prev,
                 callback=lambda r, g=grow_round: report(dict(r, phase="solve", grow_round=g)),
             )
             W, b = res.W, res.b
+            mu_prev = res.extra.get("mu")
             total_iter += res.n_iter
             converged = res.converged
             if res.interrupted:
@@ -321,6 +347,10 @@ def fit_convex_network(
                 break
             if exact or not grow or grow_round == max_grow_rounds or total_iter >= max_iter:
                 break
+            solved = [r.get("primal") for r in history if r.get("phase") == "grow"]
+            now = float(res.extra.get("primal", math.nan))
+            if solved and solved[-1] - now <= grow_tol * abs(now):
+                break  # growth has stalled: the last round gained less than grow_tol
             Z = problem.op.matvec(W) + b
             V = loss.grad(Z, Y)
             if fit_intercept:
@@ -335,6 +365,9 @@ def fit_convex_network(
                 p_old = ps.n_patterns
                 ps, added = ps.extend(new_ps.gates, new_ps.masks)
                 W = _relayout(W, p_old, ps.n_patterns, relu)
+                if mu_prev is not None:
+                    mu_prev = _relayout(mu_prev.permute(1, 2, 0), p_old, ps.n_patterns,
+                                        relu).permute(2, 0, 1)
             report({"phase": "grow", "grow_round": grow_round, "added": added,
                     "max_violation_ratio": float(vals.max() / lam) if vals.numel() else 0.0,
                     "primal": res.extra.get("primal", math.nan),
@@ -348,8 +381,13 @@ def fit_convex_network(
         if res is None:
             raise
     assert res is not None and problem is not None and W is not None and b is not None
-    if problem.op.p != W.shape[1]:  # interrupted right after growing
+    mu_fit = res.extra.get("mu")
+    if problem.op.p != W.shape[1]:  # stopped right after growing: new blocks are zero
+        p_old = problem.op.p // 2 if relu else problem.op.p
         problem = _problem(X_aug, ps, Y, loss, lam, relu=relu, fit_bias=fit_intercept)
+        if mu_fit is not None:
+            p_new = problem.op.p // 2 if relu else problem.op.p
+            mu_fit = _relayout(mu_fit.permute(1, 2, 0), p_old, p_new, relu).permute(2, 0, 1)
     if seed_W is not None and seed_W.shape[1] <= W.shape[1]:
         # never return worse than the (feasible) non-convex seed: compare P_c values
         p_seed = seed_W.shape[1] // 2 if relu else seed_W.shape[1]
@@ -368,16 +406,20 @@ def fit_convex_network(
     if norms.numel() and bool((norms > 0).any()):
         thr = 1e-6 * max(1.0, float(norms.max()))
         W_p = torch.where((norms <= thr)[:, :, None], torch.zeros_like(W), W)
-        net_p = convex_to_network(W_p, b, signs, fit_intercept=fit_intercept,
+        b_p = b
+        if fit_intercept:  # the output bias is unconstrained: re-fit it to the pruned W
+            b_p = _refit_bias(loss, problem.op.matvec(W_p.to(X.dtype)).double(), Y.double(),
+                              b.double()).to(b.dtype)
+        net_p = convex_to_network(W_p, b_p, signs, fit_intercept=fit_intercept,
                                   gates=None if relu else problem.gates)
         Z_p, obj_p = _score(net_p, X, Y, loss, lam, fit_intercept)
         if net_p.n_neurons < net.n_neurons and obj_p <= objective:
-            W, net, Z_net, objective = W_p, net_p, Z_p, obj_p
+            W, b, net, Z_net, objective = W_p, b_p, net_p, Z_p, obj_p
             Z_dual.append(Z_p)
     big = problem.op.X.shape[0] * problem.op.p * problem.op.c
     lower = max(
         dual_bound(loss, Y, Z, problem.op, lam, fit_bias=fit_intercept, constrained=relu,
-                   mu=res.extra.get("mu"), combine_outputs=relu and Y.shape[1] > 1,
+                   mu=mu_fit, combine_outputs=relu and Y.shape[1] > 1,
                    cone_iters=200 if big < 2_000_000 else 30).lower_bound
         for Z in Z_dual
     )

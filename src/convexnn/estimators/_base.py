@@ -35,6 +35,9 @@ class BaseConvexNetwork(BaseEstimator):
         "tol": [Interval(Real, 0, None, closed="neither")],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "grow": ["boolean"],
+        "seed_runs": [Interval(Integral, 0, None, closed="left")],
+        "seed_epochs": [Interval(Integral, 1, None, closed="left")],
+        "seed_width": [Interval(Integral, 1, None, closed="left")],
         "max_patterns": [Interval(Integral, 1, None, closed="left")],
         "warm_start": ["boolean"],
         "random_state": ["random_state"],
@@ -52,6 +55,9 @@ class BaseConvexNetwork(BaseEstimator):
         tol: float = 1e-6,
         max_iter: int = 10_000,
         grow: bool = True,
+        seed_runs: int = 3,
+        seed_epochs: int = 1000,
+        seed_width: int = 64,
         max_patterns: int = 20_000,
         warm_start: bool = False,
         random_state: Any = None,
@@ -65,6 +71,9 @@ class BaseConvexNetwork(BaseEstimator):
         self.tol = tol
         self.max_iter = max_iter
         self.grow = grow
+        self.seed_runs = seed_runs
+        self.seed_epochs = seed_epochs
+        self.seed_width = seed_width
         self.max_patterns = max_patterns
         self.warm_start = warm_start
         self.random_state = random_state
@@ -135,8 +144,10 @@ class BaseConvexNetwork(BaseEstimator):
             fit_intercept=self.fit_intercept, tol=float(self.tol), max_iter=int(self.max_iter),
             generator=gen, grow=bool(self.grow) and not isinstance(pat, np.ndarray),
             max_patterns=int(self.max_patterns), warm_start=warm, callback=callback,
-            seed_epochs=300 if (self.grow and not isinstance(pat, (str, np.ndarray))) else 0,
-            seed_width=64,
+            seed_epochs=int(self.seed_epochs) if (
+                self.grow and self.seed_runs > 0 and not isinstance(pat, (str, np.ndarray))
+            ) else 0,
+            seed_width=int(self.seed_width), seed_runs=int(self.seed_runs),
         )
         net = res.network
         self.coefs_ = [net.W1.detach().cpu().double().numpy(),

@@ -32,6 +32,15 @@ _DOC_PARAMS = r"""
     grow : bool, default=True
         Column generation: add the patterns of neurons that violate the dual constraint
         until none is found (not with ``patterns="exact"`` or user gates).
+    seed_runs : int, default=3
+        With ``grow``: this many short Adam runs (``seed_width`` neurons, lr 1e-2) of the same
+        objective seed the program with their neurons' activation patterns. Each run is a
+        feasible point of the program over the union, so the convex optimum is at most the
+        best run's objective. 0 turns seeding off.
+    seed_epochs : int, default=1000
+        Full-batch epochs of each seeding run.
+    seed_width : int, default=64
+        Hidden neurons of each seeding run.
     max_patterns : int, default=20000
         Memory budget of exact enumeration (a clear error beyond it).
     warm_start : bool, default=False

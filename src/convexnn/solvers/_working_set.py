@@ -67,6 +67,7 @@ def working_set_solve(
     max_iter: int = 10_000,
     max_size: int | None = None,
     callback: Callable[[dict], None] | None = None,
+    mu0: torch.Tensor | None = None,
 ) -> SolverResult:
     """Solve ``problem`` with ``inner`` on growing working sets of blocks.
 
@@ -86,13 +87,24 @@ def working_set_solve(
     mu_full = (
         torch.zeros(n, op.c, P, dtype=X.dtype, device=X.device) if problem.constrained else None
     )
+    if mu_full is not None and mu0 is not None and tuple(mu0.shape) == tuple(mu_full.shape):
+        mu_full = mu0.to(X.dtype).clone()
     Z = op.matvec(W) + b
     scores, _ = block_scores(problem, Z, mu_full)
     per_block = scores.max(dim=0).values  # (P,)
-    active = (torch.linalg.vector_norm(W, dim=-1) > 0).any(dim=0)
+    norms = torch.linalg.vector_norm(W, dim=-1)
+    # interior-point solutions leave inactive blocks at the barrier's scale
+    active = (norms > 1e-6 * float(norms.max()) if norms.numel() else norms > 0).any(dim=0)
     cap = P if max_size is None else max(1, min(P, int(max_size)))
-    k0 = min(cap, max(initial_size, int(active.sum()) * 2))
-    in_ws = active.clone()
+    n_act = int(active.sum())
+    k0 = min(cap, max(initial_size, n_act + max(initial_size, n_act // 4)))
+    # start from the active blocks and every block that violates its dual constraint
+    in_ws = active | (per_block > problem.lam)
+    if int(in_ws.sum()) > cap:
+        keep = torch.argsort(torch.where(active, torch.full_like(per_block, float('inf')),
+                                         per_block), descending=True)[:cap]
+        in_ws = torch.zeros_like(in_ws)
+        in_ws[keep] = True
     order = torch.argsort(torch.where(in_ws, torch.full_like(per_block, -1.0), per_block),
                           descending=True)
     need = max(0, k0 - int(in_ws.sum()))
@@ -148,6 +160,8 @@ def working_set_solve(
             if res.converged and rnd > 1 and rel <= 10 * tol:
                 converged = rel <= tol
                 break
+            if len(history) >= 2 and abs(history[-2]["primal"] - primal) <= 1e-9 * abs(primal):
+                break  # a tighter solve no longer moves: the bound, not the solve, is loose
             tol = tol * 0.3
             continue
         k = max(initial_size, int(ws.numel()))

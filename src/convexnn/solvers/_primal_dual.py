@@ -1,0 +1,428 @@
+r"""A primal-dual interior-point method for the restricted convex programs.
+
+The program over ``B = c p`` neuron blocks, in epigraph form,
+
+.. math::
+
+    \min_{W, t, b}\; F = L(\mathcal A W + \mathbf 1 b^\top) + \lambda \sum_j t_j
+    \quad\text{s.t.}\quad \|w_j\|_2 \le t_j,\qquad r_j = (2D_j - I) X w_j \ge 0
+    \text{ (ReLU only)},
+
+is solved along the central path of the barrier
+:math:`-\nu\sum_j\log(t_j^2-\|w_j\|^2) - \nu\sum\log r`. Two choices make it fast:
+
+* the epigraph variables are minimized out in closed form: for each block,
+  :math:`\psi_\nu(w) = \min_t \lambda t - \nu\log(t^2 - \|w\|^2)` is a smooth strictly
+  convex stand-in for :math:`\lambda\|w\|` (:func:`_smoothed_norm`), so no step is ever
+  cut short by a second-order cone, and the unknowns are ``W`` (and ``b``) only;
+* the ``n B`` linear cone constraints are handled primal-dual (multipliers ``z``,
+  perturbed complementarity :math:`r\circ z = \nu`). Eliminating ``dz`` leaves
+  :math:`K\,dx = -\nabla M_\nu`, with
+
+  .. math:: K = \nabla^2 L + \nabla^2\psi_\nu + A^\top \mathrm{diag}(z/r) A
+
+  and :math:`M_\nu = L + \sum_j \psi_\nu(w_j) - \nu\sum\log r` the primal merit, so
+  ``dx`` is a descent direction and an Armijo search on :math:`M_\nu` is well defined
+  for any smooth loss. Primal and dual take the same step (fraction to the boundary
+  0.99); ν shrinks by ``sigma`` after every long step.
+
+``K`` is block diagonal (one ``d×d`` block per neuron) plus the loss part
+:math:`J^\top H J` of rank ``≤ n c``. It is factored densely when the blocks are few
+(cost :math:`(B d)^3/3`), and through the Woodbury identity otherwise (one output:
+:math:`n^2 B d + n^3/3`): a step costs the smaller of the two. The multipliers ``z``
+are the cone multipliers μ that the certificate uses. The gap measure is
+:math:`r^\top z + 2B\nu` (each smoothed norm is a barrier of degree 2).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+
+import torch
+
+from convexnn.solvers._apg import SolverResult
+from convexnn.solvers._problem import ConvexProblem
+
+__all__ = ["newton_cost", "primal_dual"]
+
+log = logging.getLogger(__name__)
+
+#: largest number of entries of the per-block Woodbury factors kept at once
+_WOODBURY_MAX_ENTRIES = 60_000_000
+#: fraction of a warm start moved towards the cones' interior directions
+_PUSH = 0.05
+#: factor on the starting barrier weight for warm starts that carry multipliers
+_WARM_NU = 1e-2
+
+
+def _loss_hessian(name: str, Z: torch.Tensor, Y: torch.Tensor) -> torch.Tensor:
+    """Per-sample Hessian of the loss w.r.t. the outputs, shape (n, c, c), with the 1/n."""
+    n, c = Z.shape
+    if name == "squared":
+        return torch.eye(c, dtype=Z.dtype, device=Z.device).expand(n, c, c) / n
+    if name == "logistic":
+        s = torch.sigmoid(Z * Y)
+        return (s * (1 - s))[:, :, None] / n
+    P = torch.softmax(Z, dim=1)
+    return (torch.diag_embed(P) - P[:, :, None] * P[:, None, :]) / n
+
+
+def newton_cost(n: int, c: int, p: int, d: int) -> tuple[float, str]:
+    """Flops of one Newton step and the factorization used (``"dense"``/``"woodbury"``)."""
+    k = c * p * d
+    dense = (n * (c * p * d) ** 2 if c > 1 else 0.0) + k**3 / 3 + c * p * n * d * d
+    if c == 1:
+        wood = n * n * k + n**3 / 3 + p * n * d * d
+        if wood < dense:
+            return wood, "woodbury"
+    return dense, "dense"
+
+
+class _Newton:
+    """Solves ``K dx = g`` for the structure above (one factorization per step)."""
+
+    def __init__(self, problem: ConvexProblem, X: torch.Tensor, SD: torch.Tensor,
+                 Hl: torch.Tensor, Bd: torch.Tensor, gram: dict) -> None:
+        self.n, self.d = X.shape
+        self.c, self.p = problem.op.c, problem.op.p
+        self.fb = problem.fit_bias
+        self.X, self.SD, self.Hl = X, SD, Hl
+        B, e = Bd.shape[0], Bd.shape[1]
+        self.B, self.e = B, e
+        _, self.mode = newton_cost(self.n, self.c, self.p, self.d)
+        if self.mode == "woodbury" and B * e * self.n > _WOODBURY_MAX_ENTRIES:
+            self.mode = "dense"
+        if self.mode == "woodbury":
+            self._init_woodbury(Bd)
+        else:
+            self._init_dense(problem, Bd, gram)
+
+    # ------------------------------------------------------------------ dense
+    def _init_dense(self, problem: ConvexProblem, Bd: torch.Tensor, gram: dict) -> None:
+        n, d, c, p, B, e = self.n, self.d, self.c, self.p, self.B, self.e
+        X, SD, Hl = self.X, self.SD, self.Hl
+        nv = B * e + (c if self.fb else 0)
+        K = torch.zeros(nv, nv, dtype=X.dtype, device=X.device)
+        Jf = None
+        wi = (torch.arange(B, device=X.device)[:, None] * e
+              + torch.arange(d, device=X.device)[None, :])  # (B, d) w-indices
+        if problem.loss.name == "squared":
+            G = gram.get("G")
+            if G is None:
+                Jf = (SD[:, :, None] * X[:, None, :]).reshape(n, p * d)
+                G = Jf.T @ Jf / n
+                gram["G"] = G
+            for a in range(c):
+                idx = wi[a * p:(a + 1) * p].reshape(-1)
+                K[idx[:, None], idx[None, :]] += G
+        else:
+            Jf = (SD[:, :, None] * X[:, None, :]).reshape(n, p * d)
+            for a in range(c):
+                ia = wi[a * p:(a + 1) * p].reshape(-1)
+                for a2 in range(c):
+                    h = Hl[:, a, a2]
+                    if not bool((h != 0).any()):
+                        continue
+                    ib = wi[a2 * p:(a2 + 1) * p].reshape(-1)
+                    K[ia[:, None], ib[None, :]] += (Jf * h[:, None]).T @ Jf
+        ar = torch.arange(B, device=X.device)
+        blk = (ar[:, None] * e + torch.arange(e, device=X.device)[None, :])
+        K[blk[:, :, None], blk[:, None, :]] += Bd
+        if self.fb:
+            if Jf is None:
+                Jf = (SD[:, :, None] * X[:, None, :]).reshape(n, p * d)
+            Hwb = (Jf.T @ Hl.reshape(n, c * c)).reshape(p * d, c, c)  # (pd, c, c)
+            for a in range(c):
+                idx = wi[a * p:(a + 1) * p].reshape(-1)
+                K[idx, B * e:] = Hwb[:, a, :]
+                K[B * e:, idx] = Hwb[:, a, :].T
+            K[B * e:, B * e:] = Hl.sum(0)
+        K = 0.5 * (K + K.T)
+        ridge = 1e-13 * float(K.diagonal().abs().max())
+        K.diagonal().add_(ridge)
+        try:
+            self.L = torch.linalg.cholesky(K)
+            self.K = None
+        except RuntimeError:
+            self.L, self.K = None, K
+
+    def _solve_dense(self, g: torch.Tensor) -> torch.Tensor:
+        if self.L is not None:
+            return torch.cholesky_solve(g[:, None], self.L)[:, 0]
+        return torch.linalg.lstsq(self.K, g[:, None]).solution[:, 0]
+
+    # --------------------------------------------------------------- woodbury
+    def _init_woodbury(self, Bd: torch.Tensor) -> None:
+        # K_ww = Bd + Uᵀ diag(h) U, U_j = [σ_j D_j X, 0] (n × e) for block j (one output)
+        X, SD = self.X, self.SD
+        h = self.Hl[:, 0, 0].clamp_min(0)
+        self.h = h
+        Bd = 0.5 * (Bd + Bd.transpose(1, 2))
+        ridge = 1e-13 * Bd.diagonal(dim1=1, dim2=2).abs().amax(dim=1)
+        Bd = Bd + ridge[:, None, None] * torch.eye(self.e, dtype=X.dtype, device=X.device)
+        self.Lb = torch.linalg.cholesky(Bd)  # (B, e, e)
+        sq = h.sqrt()
+        Vt = torch.zeros(self.B, self.e, self.n, dtype=X.dtype, device=X.device)
+        Vt[:, : self.d, :] = (X * sq[:, None]).T[None] * SD.T[:, None, :]
+        Q = torch.linalg.solve_triangular(self.Lb, Vt, upper=False)  # L⁻¹ Vᵀ  (B, e, n)
+        C = Q.reshape(-1, self.n).T @ Q.reshape(-1, self.n)
+        C.diagonal().add_(1.0)
+        self.Lc = torch.linalg.cholesky(C)
+        self.sq = sq
+        if self.fb:  # K_wb = Uᵀ h, K_bb = Σ h: Schur complement on the bias
+            kwb = torch.zeros(self.B, self.e, dtype=X.dtype, device=X.device)
+            kwb[:, : self.d] = (SD * h[:, None]).T @ X
+            self.kwb = kwb
+            y = self._solve_ww(kwb)
+            self.kinv_kwb = y
+            self.schur = float(h.sum()) - float((kwb * y).sum())
+
+    def _V(self, y: torch.Tensor) -> torch.Tensor:
+        """V y for y (B, e): Σ_j sq ∘ σ_j D_j X y_j, shape (n,)."""
+        return self.sq * ((self.X @ y[:, : self.d].T) * self.SD).sum(1)
+
+    def _Vt(self, u: torch.Tensor) -> torch.Tensor:
+        """Vᵀ u for u (n,): shape (B, e)."""
+        out = torch.zeros(self.B, self.e, dtype=u.dtype, device=u.device)
+        out[:, : self.d] = (self.SD * (self.sq * u)[:, None]).T @ self.X
+        return out
+
+    def _bd_solve(self, r: torch.Tensor) -> torch.Tensor:
+        return torch.cholesky_solve(r[:, :, None], self.Lb)[:, :, 0]
+
+    def _solve_ww(self, r: torch.Tensor) -> torch.Tensor:
+        y = self._bd_solve(r)
+        u = torch.cholesky_solve(self._V(y)[:, None], self.Lc)[:, 0]
+        return y - self._bd_solve(self._Vt(u))
+
+    def solve(self, g: torch.Tensor) -> torch.Tensor:
+        if self.mode == "dense":
+            return self._solve_dense(g)
+        gw = g[: self.B * self.e].reshape(self.B, self.e)
+        if not self.fb:
+            return self._solve_ww(gw).reshape(-1)
+        gb = float(g[-1])
+        y = self._solve_ww(gw)
+        xb = (gb - float((self.kwb * y).sum())) / max(self.schur, 1e-300)
+        xw = y - xb * self.kinv_kwb
+        return torch.cat([xw.reshape(-1), g.new_tensor([xb])])
+
+
+def _smoothed_norm(W: torch.Tensor, lam: float, nu: float) -> tuple[
+        torch.Tensor, torch.Tensor, torch.Tensor]:
+    r"""The SOC barrier with ``t`` minimized out, per block.
+
+    :math:`\psi_\nu(w) = \min_t \lambda t - \nu\log(t^2 - \|w\|^2)`, attained at
+    :math:`t^* = (\nu + s)/\lambda`, :math:`s = \sqrt{\nu^2 + \lambda^2\|w\|^2}`:
+    value :math:`\lambda t^* - \nu\log(2\nu t^*/\lambda)`, gradient
+    :math:`\lambda w / t^*`, Hessian :math:`(\lambda/t^*) I - \lambda^2 w w^\top/(t^{*2} s)`.
+    Returns ``(value (…,), t* (…,), s (…,))``.
+    """
+    w2 = (W**2).sum(-1)
+    s = torch.sqrt(nu * nu + lam * lam * w2)
+    ts = (nu + s) / lam
+    val = lam * ts - nu * torch.log(2 * nu * ts / lam)
+    return val, ts, s
+
+
+def primal_dual(
+    problem: ConvexProblem,
+    W0: torch.Tensor | None = None,
+    b0: torch.Tensor | None = None,
+    mu0: torch.Tensor | None = None,
+    *,
+    tol: float = 1e-8,
+    max_iter: int = 200,
+    sigma: float = 0.15,
+    interior: torch.Tensor | None = None,
+) -> SolverResult:
+    """Solve a restricted program by the primal-dual interior-point method (float64).
+
+    The SOC barrier of each block is minimized over its epigraph variable in closed form
+    (:func:`_smoothed_norm`), so a Newton step is limited only by the linear cone
+    constraints; those are handled primal-dual.
+
+    Parameters
+    ----------
+    problem : ConvexProblem
+        The program (``problem.gates`` are strictly interior directions of the ReLU
+        cones and are required when ``problem.constrained``).
+    W0, b0 : tensor, optional
+        Warm start (moved strictly inside the cones).
+    mu0 : tensor, optional
+        Multipliers of a previous solution: the barrier weight then starts smaller.
+    tol : float
+        Relative accuracy: stop when the barrier's duality measure is below
+        ``tol · |F|`` after a near-full Newton step.
+    max_iter : int
+        Newton steps.
+
+    Returns
+    -------
+    SolverResult
+        ``extra``: ``mu`` (n, c, p) cone multipliers (ReLU), ``violation``,
+        ``barrier_gap``, ``mode`` (``"dense"`` or ``"woodbury"``).
+    """
+    if interior is None:
+        interior = problem.gates
+    op = problem.op
+    dt_out = op.X.dtype
+    X = op.X.double()
+    n, d = X.shape
+    c, p = op.c, op.p
+    B = c * p
+    SD = op.SD.double()  # σ_j D_j  (n, p)
+    S = 2 * op.D.double() - 1  # (n, p)
+    Y = problem.Y.double()
+    lam = problem.lam
+    loss = problem.loss
+    fb = problem.fit_bias
+    cons = problem.constrained
+    dev = X.device
+    f64 = torch.float64
+    eye = torch.eye(d, dtype=f64, device=dev)
+
+    W = torch.zeros(c, p, d, dtype=f64, device=dev) if W0 is None else W0.double().clone()
+    b = torch.zeros(c, dtype=f64, device=dev) if b0 is None else b0.double().clone()
+    if not fb:
+        b = torch.zeros(c, dtype=f64, device=dev)
+    if cons:
+        if interior is None:
+            raise ValueError("primal_dual needs interior directions for the ReLU cones")
+        G = interior.double()
+        G = G / torch.linalg.vector_norm(G, dim=1, keepdim=True).clamp_min(1e-300)
+        if not bool(((S * (X @ G.T)) > 0).all()):
+            raise ValueError("some gates are not strictly inside their cones")
+        wn = torch.linalg.vector_norm(W, dim=-1)
+        scale = 1e-3 * (1.0 + (float(wn.max()) if W.numel() else 0.0))
+        W = (1 - _PUSH) * W + scale * G[None]
+
+    def outputs(W: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        pre = torch.einsum("nd,cpd->ncp", X, W)
+        return (pre * SD[:, None, :]).sum(-1) + b
+
+    def cone(W: torch.Tensor) -> torch.Tensor:  # (n, c, p)
+        return S[:, None, :] * torch.einsum("nd,cpd->ncp", X, W)
+
+    def merit(W: torch.Tensor, b: torch.Tensor, nu: float) -> float:
+        val = float(loss.value(outputs(W, b), Y)) + float(_smoothed_norm(W, lam, nu)[0].sum())
+        if cons:
+            r = cone(W)
+            if not bool((r > 0).all()):
+                return math.inf
+            val -= nu * float(torch.log(r).sum())
+        return val
+
+    m_lin = n * B if cons else 0
+    m = m_lin + 2 * B
+    Z = outputs(W, b)
+    F0 = float(loss.value(Z, Y)) + lam * float(torch.linalg.vector_norm(W, dim=-1).sum())
+    nu = max(abs(F0), 1e-8) / m
+    warm = mu0 is not None and W0 is not None and bool((mu0 > 0).any())
+    if warm:  # from a previous interior-point solution: start closer to the end of the path
+        nu *= _WARM_NU
+    r = cone(W) if cons else None
+    z = nu / r if r is not None else None
+    if warm and z is not None and mu0 is not None:
+        z = torch.maximum(z, mu0.double().reshape(z.shape))
+    gram: dict = {}
+    it = 0
+    converged = False
+    mode = "dense"
+    alpha = 0.0
+    while it < max_iter:
+        it += 1
+        Z = outputs(W, b)
+        Vg = loss.grad(Z, Y)  # (n, c)
+        Hl = _loss_hessian(loss.name, Z, Y)
+        _, ts, sq = _smoothed_norm(W, lam, nu)
+        gW = torch.einsum("nc,np,nd->cpd", Vg, SD, X) + lam * W / ts[:, :, None]
+        gb = Vg.sum(0)
+        Wf, tf, sf = W.reshape(B, d), ts.reshape(B), sq.reshape(B)
+        Bd = (lam / tf)[:, None, None] * eye - (lam * lam / (tf * tf * sf))[:, None, None] * (
+            Wf[:, :, None] * Wf[:, None, :])
+        dr = None
+        if cons:
+            assert r is not None and z is not None
+            rf = r.reshape(n, B)
+            gW = gW - nu * ((1.0 / rf) * S.repeat(1, c)).T.matmul(X).reshape(c, p, d)
+            wgt = (z / r).reshape(n, B)
+            Bd = Bd + torch.matmul(X.T[None] * wgt.T[:, None, :], X)
+        g = gW.reshape(-1)
+        if fb:
+            g = torch.cat([g, gb])
+        newton = _Newton(problem, X, SD, Hl, Bd, gram)
+        mode = newton.mode
+        step = -newton.solve(g)
+        dec2 = float(-(g * step).sum())
+        dW = step[: B * d].reshape(c, p, d)
+        db = step[B * d:] if fb else torch.zeros_like(b)
+        alpha = 1.0
+        dz = None
+        if cons:
+            assert r is not None and z is not None
+            dr = cone(dW)
+            neg = dr < 0
+            if bool(neg.any()):
+                alpha = min(alpha, 0.99 * float((-r[neg] / dr[neg]).min()))
+            dz = nu / r - z - (z / r) * dr
+            negz = dz < 0
+            if bool(negz.any()):
+                alpha = min(alpha, 0.99 * float((-z[negz] / dz[negz]).min()))
+        M0 = merit(W, b, nu)
+        while alpha > 1e-12:
+            Wn, bn = W + alpha * dW, b + alpha * db
+            if merit(Wn, bn, nu) <= M0 - 1e-4 * alpha * dec2:
+                break
+            alpha *= 0.5
+        if alpha <= 1e-12:
+            break
+        W, b = Wn, bn
+        if cons:
+            assert dz is not None and z is not None
+            z = z + alpha * dz
+            r = cone(W)
+        F = float(loss.value(outputs(W, b), Y)) + lam * float(
+            torch.linalg.vector_norm(W, dim=-1).sum())
+        comp = float((r * z).sum()) if cons and r is not None and z is not None else 0.0
+        gap_est = comp + 2 * B * nu
+        log.debug("pd %d F=%.10g nu=%.2e alpha=%.3f dec2=%.2e comp=%.2e", it, F, nu, alpha,
+                  dec2, comp)
+        if gap_est <= tol * max(abs(F), 1e-8) and alpha >= 0.9 and dec2 <= 1e-3 * max(
+                abs(F), 1e-8):
+            converged = True
+            break
+        if alpha >= 0.9:  # a long step: close enough to the path, move along it
+            nu = max(sigma * min(nu, gap_est / m), 1e-3 * nu)
+    mu = z if cons else None
+    norms = torch.linalg.vector_norm(W, dim=-1)
+    tiny = norms <= 1e-9 * max(1.0, float(norms.max()) if norms.numel() else 1.0)
+    W = torch.where(tiny[:, :, None], torch.zeros_like(W), W)
+    if fb:  # the output bias is unconstrained: re-fit it exactly to the pruned W
+        b = _refit_bias(loss, outputs(W, torch.zeros_like(b)), Y, b)
+    res = SolverResult(W.to(dt_out), b.to(dt_out), it, converged)
+    viol = 0.0
+    if cons:
+        rr = cone(W)
+        viol = float(torch.clamp(-rr, min=0).max()) if rr.numel() else 0.0
+        assert mu is not None
+        res.extra["mu"] = mu.to(dt_out)
+    res.extra.update(violation=viol, barrier_gap=2 * B * nu, feas_tol=1e-8, mode=mode)
+    return res
+
+
+def _refit_bias(loss, Z0: torch.Tensor, Y: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Minimize ``L(Z0 + 1 bᵀ)`` over ``b`` by Newton's method (a ``c``-dim problem)."""
+    if loss.name == "squared":
+        return (Y - Z0).mean(0)
+    for _ in range(50):
+        Z = Z0 + b
+        g = loss.grad(Z, Y).sum(0)
+        H = _loss_hessian(loss.name, Z, Y).sum(0)
+        H = H + 1e-12 * torch.eye(H.shape[0], dtype=H.dtype, device=H.device)
+        step = torch.linalg.lstsq(H, g[:, None]).solution[:, 0]
+        b = b - step
+        if float(step.abs().max()) <= 1e-13 * (1 + float(b.abs().max())):
+            break
+    return b
