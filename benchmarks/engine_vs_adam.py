@@ -74,7 +74,8 @@ def _gates(est) -> np.ndarray | None:
 
 
 def run(device: str, quick: bool, n_adam: int, epochs: int, only: set[str] | None = None,
-        pyscnn: bool = True, seed_width: int | None = None) -> list[dict]:
+        pyscnn: bool = True, seed_width: int | None = None,
+        seed_epochs: int | None = None) -> list[dict]:
     from convexnn.nonconvex import train_network
     from convexnn.objective import network_objective
 
@@ -84,6 +85,8 @@ def run(device: str, quick: bool, n_adam: int, epochs: int, only: set[str] | Non
             continue
         n = X.shape[0]
         extra = {} if seed_width is None else {"seed_width": seed_width}
+        if seed_epochs is not None:
+            extra["seed_epochs"] = seed_epochs
         est = _estimator(loss)(lam=LAM, fit_intercept=fit_intercept, random_state=0,
                                device=device, **extra)
         t0 = time.perf_counter()
@@ -102,7 +105,7 @@ def run(device: str, quick: bool, n_adam: int, epochs: int, only: set[str] | Non
                          rel_gap=float(cert.rel_gap), scope=str(cert.scope),
                          lower_bound=float(cert.lower_bound), time=t_cvx, neurons=width,
                          runs=1, note=f"n_patterns={getattr(est, 'n_patterns_', '?')}, "
-                         f"seed_width={est.seed_width}"))
+                         f"seed_width={est.seed_width}, seed_epochs={est.seed_epochs}"))
         print(f"{name}: convexnn obj {obj:.8g} gap {cert.rel_gap:.2e} ({cert.scope}) "
               f"{t_cvx:.2f}s, {width} neurons")
         # Adam: best of n_adam seeds × 2 learning rates, same width, same objective.
@@ -175,6 +178,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--skip-pyscnn", action="store_true", help="leave pyscnn out")
     ap.add_argument("--seed-width", type=int, default=None,
                     help="convexnn's seed_width (default: the estimator's default)")
+    ap.add_argument("--seed-epochs", type=int, default=None,
+                    help="convexnn's seed_epochs (default: the estimator's default)")
     args = ap.parse_args(argv)
     device = resolve_device(args.device)
     n_adam, epochs = (2, 300) if args.quick else (5, 3000)
@@ -183,7 +188,8 @@ def main(argv: list[str] | None = None) -> int:
     command = "PYTHONPATH=src python3 benchmarks/engine_vs_adam.py " + " ".join(
         shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
     only = {x for x in args.only.split(",") if x}
-    rows = run(device, args.quick, n_adam, epochs, only, not args.skip_pyscnn, args.seed_width)
+    rows = run(device, args.quick, n_adam, epochs, only, not args.skip_pyscnn, args.seed_width,
+               args.seed_epochs)
     df = pd.DataFrame(rows)
     ratios = []
     for rec in df.to_dict("records"):
@@ -199,6 +205,7 @@ def main(argv: list[str] | None = None) -> int:
     suffix = "" if device == "cpu" else f"_{device}"
     suffix += "_quick" if args.quick else ""
     suffix += f"_seedw{args.seed_width}" if args.seed_width else ""
+    suffix += f"_seede{args.seed_epochs}" if args.seed_epochs else ""
     df.to_csv(out / f"engine_vs_adam{suffix}.csv", index=False)
     cols = ["problem", "n", "d", "loss", "solver", "objective", "objective_vs_convexnn",
             "rel_gap", "scope", "time", "time_vs_convexnn", "neurons", "runs", "note"]

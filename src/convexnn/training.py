@@ -49,7 +49,8 @@ from convexnn.solvers import (
 from convexnn.solvers._primal_dual import _refit_bias, newton_cost, primal_dual
 from convexnn.solvers._working_set import working_set_solve
 
-__all__ = ["FitResult", "build_patterns", "fit_convex_network", "network_outputs"]
+__all__ = ["FitResult", "auto_seed_width", "build_patterns", "fit_convex_network",
+           "network_outputs"]
 
 log = logging.getLogger(__name__)
 
@@ -157,18 +158,30 @@ def _feasible_start(sub: ConvexProblem, W0: torch.Tensor, b0: torch.Tensor, *, t
     return W
 
 
-def _max_ipm_blocks(n: int, c: int, d: int) -> int:
-    """Largest number of patterns per output whose Newton step fits ``IPM_MAX_FLOPS``."""
+def _max_ipm_blocks(n: int, c: int, d: int, budget: float | None = None) -> int:
+    """Largest number of blocks per output whose Newton step fits ``budget`` flops
+    (default ``IPM_MAX_FLOPS``)."""
+    budget = IPM_MAX_FLOPS if budget is None else budget
     lo, hi = 0, 1
-    while newton_cost(n, c, hi, d)[0] <= IPM_MAX_FLOPS and hi < 10**7:
+    while newton_cost(n, c, hi, d)[0] <= budget and hi < 10**7:
         lo, hi = hi, hi * 2
     while hi - lo > 1:
         mid = (lo + hi) // 2
-        if newton_cost(n, c, mid, d)[0] <= IPM_MAX_FLOPS:
+        if newton_cost(n, c, mid, d)[0] <= budget:
             lo = mid
         else:
             hi = mid
     return lo
+
+
+def auto_seed_width(n: int, c: int, d: int, n_sampled: int, runs: int, *, relu: bool,
+                    lo: int = 64, hi: int = 256) -> int:
+    """Widest seeding run (in ``[lo, hi]``) whose union of patterns still fits one Newton
+    solve: ``runs · width + n_sampled`` patterns (two blocks each for ReLU) within the
+    interior-point budget."""
+    cap = _max_ipm_blocks(n, c, d, IPM_MAX_FLOPS / 2) // (2 if relu else 1)
+    width = (cap - n_sampled) // max(1, runs)
+    return int(min(hi, max(lo, width)))
 
 
 def _relayout(W: torch.Tensor, p_old: int, p_new: int, relu: bool) -> torch.Tensor:
@@ -275,7 +288,7 @@ def fit_convex_network(
     max_patterns: int = 20_000,
     warm_start: tuple[torch.Tensor, torch.Tensor, PatternSet] | None = None,
     seed_epochs: int = 0,
-    seed_width: int = 64,
+    seed_width: int | str = 64,
     seed_runs: int = 1,
     callback: Callable[[dict[str, Any]], Any] | None = None,
 ) -> FitResult:
@@ -295,6 +308,9 @@ def fit_convex_network(
     exact = ps.exact
     history: list[dict[str, Any]] = []
     seed_W: torch.Tensor | None = None
+    if seed_width == "auto":
+        seed_width = auto_seed_width(n, Y.shape[1], X_aug.shape[1], ps.n_patterns,
+                                     max(1, seed_runs), relu=relu)
     if seed_epochs > 0 and warm_start is None and not exact:
         ps, W, b, seed_obj = _seed_from_nonconvex(
             X, X_aug, Y, loss, lam, ps, relu=relu, fit_intercept=fit_intercept,

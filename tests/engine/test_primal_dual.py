@@ -7,8 +7,8 @@ import torch
 
 from convexnn.losses import LogisticLoss, SquaredLoss
 from convexnn.patterns import sample_patterns
-from convexnn.solvers import cvxpy_reference
 from convexnn.solvers import _primal_dual as pd_mod
+from convexnn.solvers import cvxpy_reference
 from convexnn.solvers._primal_dual import _smoothed_norm, newton_cost, primal_dual
 from convexnn.solvers._working_set import block_scores
 from convexnn.training import _problem

@@ -37,7 +37,7 @@ class BaseConvexNetwork(BaseEstimator):
         "grow": ["boolean"],
         "seed_runs": [Interval(Integral, 0, None, closed="left")],
         "seed_epochs": [Interval(Integral, 1, None, closed="left")],
-        "seed_width": [Interval(Integral, 1, None, closed="left")],
+        "seed_width": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
         "max_patterns": [Interval(Integral, 1, None, closed="left")],
         "warm_start": ["boolean"],
         "random_state": ["random_state"],
@@ -56,8 +56,8 @@ class BaseConvexNetwork(BaseEstimator):
         max_iter: int = 10_000,
         grow: bool = True,
         seed_runs: int = 3,
-        seed_epochs: int = 1000,
-        seed_width: int = 64,
+        seed_epochs: int = 3000,
+        seed_width: int | str = "auto",
         max_patterns: int = 20_000,
         warm_start: bool = False,
         random_state: Any = None,
@@ -147,7 +147,8 @@ class BaseConvexNetwork(BaseEstimator):
             seed_epochs=int(self.seed_epochs) if (
                 self.grow and self.seed_runs > 0 and not isinstance(pat, (str, np.ndarray))
             ) else 0,
-            seed_width=int(self.seed_width), seed_runs=int(self.seed_runs),
+            seed_width=self.seed_width if self.seed_width == "auto" else int(self.seed_width),
+            seed_runs=int(self.seed_runs),
         )
         net = res.network
         self.coefs_ = [net.W1.detach().cpu().double().numpy(),

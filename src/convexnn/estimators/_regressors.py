@@ -37,10 +37,12 @@ _DOC_PARAMS = r"""
         objective seed the program with their neurons' activation patterns. Each run is a
         feasible point of the program over the union, so the convex optimum is at most the
         best run's objective. 0 turns seeding off.
-    seed_epochs : int, default=1000
+    seed_epochs : int, default=3000
         Full-batch epochs of each seeding run.
-    seed_width : int, default=64
-        Hidden neurons of each seeding run.
+    seed_width : int or "auto", default="auto"
+        Hidden neurons of each seeding run. ``"auto"``: as wide as lets the program over
+        the union of the runs' patterns (and the sampled ones) take one Newton solve
+        (between 64 and 256; wider seeds give richer patterns).
     max_patterns : int, default=20000
         Memory budget of exact enumeration (a clear error beyond it).
     warm_start : bool, default=False

@@ -157,10 +157,12 @@ def working_set_solve(
             break
         if not bool(viol_blocks.any()):
             # nothing to add: the restricted solve was not accurate enough; tighten it
-            if res.converged and rnd > 1 and rel <= 10 * tol:
+            if res.converged and rel <= 100 * tol:
+                # the inner solve is converged and nothing violates: what is left is the
+                # looseness of the cone bounds, which a tighter solve does not remove
                 converged = rel <= tol
                 break
-            if len(history) >= 2 and abs(history[-2]["primal"] - primal) <= 1e-9 * abs(primal):
+            if len(history) >= 2 and abs(history[-2]["primal"] - primal) <= 1e-7 * abs(primal):
                 break  # a tighter solve no longer moves: the bound, not the solve, is loose
             tol = tol * 0.3
             continue
