@@ -218,8 +218,8 @@ def _seed_from_nonconvex(
     else:
         y = Y
     dev, dt = X.device, X.dtype
-    best: tuple[float, int, torch.Tensor, torch.Tensor, torch.Tensor] | None = None
-    for _ in range(max(1, runs)):
+    best: tuple[float, Any] | None = None  # (objective, convex image) of the best run
+    for run in range(max(1, runs)):
         seed = int(torch.randint(0, 2**31 - 1, (1,), generator=generator,
                                  device=generator.device).item())
         nc = train_network(X, y, n_neurons=width, lam=lam, loss=loss.name,
@@ -229,11 +229,13 @@ def _seed_from_nonconvex(
                         (nc.coefs[0], nc.intercepts[0], nc.coefs[1], nc.intercepts[1])))
         cv = network_to_convex(net, X_aug, fit_intercept=fit_intercept)
         ps, _ = ps.extend(cv.gates, cv.masks)
+        log.info("seeding run %d/%d: objective %.6g, %d patterns in the union", run + 1,
+                 max(1, runs), nc.objective, ps.n_patterns)
         if best is None or nc.objective < best[0]:
-            best = (float(nc.objective), 0, cv.W, cv.masks, cv.signs)
-            best_b = cv.b
+            best = (float(nc.objective), cv)
     assert best is not None
-    obj, _, cW, cmasks, csigns = best
+    obj, cv = best
+    cW, cmasks, csigns = cv.W, cv.masks, cv.signs
     # map each block of the best run to its pattern index in the union
     keys = {tuple(h.tolist()): j for j, h in enumerate(_column_hash(ps.masks))}
     idx = [keys.get(tuple(h.tolist()), -1) for h in _column_hash(cmasks)]
@@ -248,7 +250,7 @@ def _seed_from_nonconvex(
             W[:, j if s > 0 else p + j] += cW[:, q]
         else:
             W[:, j] += s * cW[:, q]
-    return ps, W, best_b.to(dt), obj
+    return ps, W, cv.b.to(dt), obj
 
 
 def _score(net: Network, X: torch.Tensor, Y: torch.Tensor, loss: Loss, lam: float,
