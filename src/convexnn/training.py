@@ -115,7 +115,7 @@ def _problem(
 def _inner(sub: ConvexProblem, W0: torch.Tensor, b0: torch.Tensor, mu0: torch.Tensor | None,
            *, tol: float, max_iter: int) -> SolverResult:
     n, d = sub.op.X.shape
-    cost, _ = newton_cost(n, sub.op.c, sub.op.p, d)
+    cost, _ = newton_cost(n, sub.op.c, sub.op.p, d, gated=not sub.constrained)
     if cost <= IPM_MAX_FLOPS and (sub.gates is not None or not sub.constrained):
         try:
             return primal_dual(sub, W0, b0, mu0, tol=min(tol, 1e-7), max_iter=max(200, max_iter))
@@ -158,16 +158,17 @@ def _feasible_start(sub: ConvexProblem, W0: torch.Tensor, b0: torch.Tensor, *, t
     return W
 
 
-def _max_ipm_blocks(n: int, c: int, d: int, budget: float | None = None) -> int:
+def _max_ipm_blocks(n: int, c: int, d: int, budget: float | None = None, *,
+                    gated: bool = False) -> int:
     """Largest number of blocks per output whose Newton step fits ``budget`` flops
     (default ``IPM_MAX_FLOPS``)."""
     budget = IPM_MAX_FLOPS if budget is None else budget
     lo, hi = 0, 1
-    while newton_cost(n, c, hi, d)[0] <= budget and hi < 10**7:
+    while newton_cost(n, c, hi, d, gated=gated)[0] <= budget and hi < 10**7:
         lo, hi = hi, hi * 2
     while hi - lo > 1:
         mid = (lo + hi) // 2
-        if newton_cost(n, c, mid, d)[0] <= budget:
+        if newton_cost(n, c, mid, d, gated=gated)[0] <= budget:
             lo = mid
         else:
             hi = mid
@@ -179,7 +180,7 @@ def auto_seed_width(n: int, c: int, d: int, n_sampled: int, runs: int, *, relu: 
     """Widest seeding run (in ``[lo, hi]``) whose union of patterns still fits one Newton
     solve: ``runs · width + n_sampled`` patterns (two blocks each for ReLU) within the
     interior-point budget."""
-    cap = _max_ipm_blocks(n, c, d, IPM_MAX_FLOPS / 2) // (2 if relu else 1)
+    cap = _max_ipm_blocks(n, c, d, IPM_MAX_FLOPS / 2, gated=not relu) // (2 if relu else 1)
     width = (cap - n_sampled) // max(1, runs)
     return int(min(hi, max(lo, width)))
 
@@ -344,7 +345,7 @@ def fit_convex_network(
     try:
         for grow_round in range(max_grow_rounds + 1):
             problem = _problem(X_aug, ps, Y, loss, lam, relu=relu, fit_bias=fit_intercept)
-            cap: int | None = _max_ipm_blocks(n, Y.shape[1], X_aug.shape[1])
+            cap: int | None = _max_ipm_blocks(n, Y.shape[1], X_aug.shape[1], gated=not relu)
             if cap is not None and cap < 16:  # too large for Newton: first-order, no cap
                 cap = None
             P_all = problem.op.p

@@ -46,16 +46,44 @@ def test_primal_dual_matches_cvxpy(loss, relu, fit_bias, seed):
 
 
 @pytest.mark.parametrize("fit_bias", [False, True])
-def test_dense_and_woodbury_steps_agree(monkeypatch, fit_bias):
-    prob = _program(1, n=30, d=3, p=40, fit_bias=fit_bias)  # n < p d: Woodbury is cheaper
-    assert newton_cost(30, 1, prob.op.p, 3)[1] == "woodbury"
+@pytest.mark.parametrize("relu", [True, False])  # gated: the identity-plus-rank-one Woodbury
+@pytest.mark.parametrize("loss", ["squared", "logistic"])
+def test_dense_and_woodbury_steps_agree(monkeypatch, fit_bias, relu, loss):
+    # n < p d: Woodbury is cheaper
+    prob = _program(1, n=30, d=3, p=40, fit_bias=fit_bias, relu=relu, loss=loss)
+    assert newton_cost(30, 1, prob.op.p, 3, gated=not relu)[1] == "woodbury"
     res_w = primal_dual(prob, tol=1e-9)
     assert res_w.extra["mode"] == "woodbury"
-    monkeypatch.setattr(pd_mod, "newton_cost", lambda n, c, p, d: (0.0, "dense"))
+    monkeypatch.setattr(pd_mod, "newton_cost", lambda n, c, p, d, **k: (0.0, "dense"))
     res_d = primal_dual(prob, tol=1e-9)
     assert res_d.extra["mode"] == "dense"
     a, b = prob.objective(res_w.W, res_w.b), prob.objective(res_d.W, res_d.b)
     assert abs(a - b) <= 1e-7 * abs(b)
+    ref = cvxpy_reference(prob).extra["value"]
+    assert abs(a - ref) <= 1e-6 * abs(ref)
+
+
+def test_gated_newton_step_solves_the_system():
+    """The gated Woodbury solve equals a dense solve of the same Newton matrix."""
+    prob = _program(4, n=25, d=3, p=30, relu=False, fit_bias=True, loss="logistic")
+    X, SD = prob.op.X, prob.op.SD
+    gen = torch.Generator().manual_seed(0)
+    B, d, lam, nu = prob.op.p, 3, prob.lam, 1e-3
+    W = torch.randn(B, d, generator=gen, dtype=torch.float64)
+    W[::3] *= 1e-4  # blocks near zero, as in a solve
+    _, ts, s = _smoothed_norm(W, lam, nu)
+    Bd = (lam / ts)[:, None, None] * torch.eye(d, dtype=torch.float64) - (
+        lam * lam / (ts * ts * s))[:, None, None] * W[:, :, None] * W[:, None, :]
+    Z = torch.randn(25, 1, generator=gen, dtype=torch.float64)
+    Hl = pd_mod._loss_hessian("logistic", Z, prob.Y)
+    newton = pd_mod._Newton(prob, X, SD, Hl, Bd, {}, (ts / lam, W, nu))
+    assert newton.mode == "woodbury"
+    J = torch.cat([(SD[:, :, None] * X[:, None, :]).reshape(25, B * d),
+                   torch.ones(25, 1, dtype=torch.float64)], 1)
+    K = J.T @ (Hl[:, 0, 0, None] * J)
+    K[: B * d, : B * d] += torch.block_diag(*Bd)
+    g = torch.randn(B * d + 1, generator=gen, dtype=torch.float64)
+    torch.testing.assert_close(K @ newton.solve(g), g, rtol=1e-7, atol=1e-9)
 
 
 def test_warm_start_with_multipliers_reaches_the_same_optimum():

@@ -170,7 +170,8 @@ def working_set_solve(
         cand = torch.where(viol_blocks, per_block, torch.full_like(per_block, -1.0))
         n_add = min(k, int(viol_blocks.sum()))
         if int(in_ws.sum()) + n_add > cap:  # make room: drop blocks that ended at zero
-            zero = in_ws & ~(torch.linalg.vector_norm(W, dim=-1) > 0).any(dim=0)
+            wn = torch.linalg.vector_norm(W, dim=-1)
+            zero = in_ws & ~(wn > 1e-6 * float(wn.max())).any(dim=0)
             in_ws[zero] = False
             n_add = min(n_add, cap - int(in_ws.sum()))
             if n_add <= 0:  # full of active blocks: lift the cap (first-order inner solves)
