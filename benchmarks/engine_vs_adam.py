@@ -75,7 +75,7 @@ def _gates(est) -> np.ndarray | None:
 
 def run(device: str, quick: bool, n_adam: int, epochs: int, only: set[str] | None = None,
         pyscnn: bool = True, seed_width: int | None = None,
-        seed_epochs: int | None = None) -> list[dict]:
+        seed_epochs: int | None = None, max_iter: int | None = None) -> list[dict]:
     from convexnn.nonconvex import train_network
     from convexnn.objective import network_objective
 
@@ -87,6 +87,8 @@ def run(device: str, quick: bool, n_adam: int, epochs: int, only: set[str] | Non
         extra = {} if seed_width is None else {"seed_width": seed_width}
         if seed_epochs is not None:
             extra["seed_epochs"] = seed_epochs
+        if max_iter is not None:
+            extra["max_iter"] = max_iter
         est = _estimator(loss)(lam=LAM, fit_intercept=fit_intercept, random_state=0,
                                device=device, **extra)
         t0 = time.perf_counter()
@@ -105,7 +107,8 @@ def run(device: str, quick: bool, n_adam: int, epochs: int, only: set[str] | Non
                          rel_gap=float(cert.rel_gap), scope=str(cert.scope),
                          lower_bound=float(cert.lower_bound), time=t_cvx, neurons=width,
                          runs=1, note=f"n_patterns={getattr(est, 'n_patterns_', '?')}, "
-                         f"seed_width={est.seed_width}, seed_epochs={est.seed_epochs}"))
+                         f"seed_width={est.seed_width}, seed_epochs={est.seed_epochs}, "
+                         f"max_iter={est.max_iter}, n_iter={est.n_iter_}"))
         print(f"{name}: convexnn obj {obj:.8g} gap {cert.rel_gap:.2e} ({cert.scope}) "
               f"{t_cvx:.2f}s, {width} neurons")
         # Adam: best of n_adam seeds × 2 learning rates, same width, same objective.
@@ -178,6 +181,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--skip-pyscnn", action="store_true", help="leave pyscnn out")
     ap.add_argument("--seed-width", type=int, default=None,
                     help="convexnn's seed_width (default: the estimator's default)")
+    ap.add_argument("--max-iter", type=int, default=None,
+                    help="convexnn's max_iter (default: the estimator's default)")
     ap.add_argument("--seed-epochs", type=int, default=None,
                     help="convexnn's seed_epochs (default: the estimator's default)")
     args = ap.parse_args(argv)
@@ -189,7 +194,7 @@ def main(argv: list[str] | None = None) -> int:
         shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
     only = {x for x in args.only.split(",") if x}
     rows = run(device, args.quick, n_adam, epochs, only, not args.skip_pyscnn, args.seed_width,
-               args.seed_epochs)
+               args.seed_epochs, args.max_iter)
     df = pd.DataFrame(rows)
     ratios = []
     for rec in df.to_dict("records"):

@@ -57,6 +57,32 @@ def test_newton_sketch_torch_api_and_dtypes(dtype, device):
     assert res.converged
 
 
+def test_newton_sketch_short_steps_and_fused_blocks(monkeypatch):
+    """A sketch too small for full steps (the line search shortens them, which the fused
+    pass handles by interpolating z) and many blocks per pass still reach the optimum."""
+    from convexnn.sketching import _newton
+
+    monkeypatch.setattr(_newton, "_BLOCK_BYTES", 8 * 8 * 37)  # 37-row blocks, ragged end
+    x, y = _logistic_data(n=3001, d=8)
+    yt = torch.tensor(np.where(y == 1, 1.0, -1.0))
+    res = newton_sketch_logistic(torch.tensor(x), yt, C=1.0, sketch="less", sketch_size=12,
+                                 random_state=1, tol=1e-10, max_iter=300)
+    assert any(h.get("step", 1.0) < 1.0 for h in res.history)
+    ref = LogisticRegression(C=1.0, tol=1e-12, max_iter=10000).fit(x, y)
+    f_ref = _obj(x, y, ref.coef_[0], ref.intercept_[0], 1.0)
+    assert (res.objective - f_ref) / f_ref <= 1e-8
+    assert abs(res.objective - _obj(x, y, res.coef.numpy(), res.intercept, 1.0)) <= 1e-9 * f_ref
+
+
+def test_default_sketch_size_follows_the_cost_model():
+    from convexnn.sketching._newton import default_sketch_size
+
+    sizes = [default_sketch_size(n, 500, 501, 8) for n in (10**4, 2 * 10**5, 10**6, 10**8)]
+    assert all(8 * 501 <= m <= 40 * 501 for m in sizes)
+    assert sizes == sorted(sizes)  # longer data: a larger sketch, fewer passes
+    assert sizes[0] < sizes[-1]
+
+
 def test_multiclass_one_vs_rest():
     rng = np.random.default_rng(0)
     centers = rng.standard_normal((3, 4)) * 3

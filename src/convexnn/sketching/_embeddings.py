@@ -585,7 +585,9 @@ class LESSSketch(Sketch):
     def _gather_sum(self, a: torch.Tensor, w: torch.Tensor | None) -> torch.Tensor:
         k = a.shape[1]
         out = torch.empty((self.m, k), device=a.device, dtype=a.dtype)
-        rows_per = max(1, (1 << 22) // max(self.s * k, 1))
+        # small chunks (~2 MB gathered at a time, cache-resident) and one batched product
+        # per chunk: row r of the output is coefᵣᵀ A[colsᵣ] (s × k)
+        rows_per = max(1, (1 << 18) // max(self.s * k, 1))
         vals = self._rm_vals.to(a.dtype)
         for r0 in range(0, self.m, rows_per):
             r1 = min(self.m, r0 + rows_per)
@@ -593,8 +595,8 @@ class LESSSketch(Sketch):
             coef = vals[r0 * self.s : r1 * self.s]
             if w is not None:
                 coef = coef * w[c]
-            g = a[c] * coef.unsqueeze(1)
-            out[r0:r1] = g.view(r1 - r0, self.s, k).sum(1)
+            torch.bmm(coef.view(r1 - r0, 1, self.s), a[c].view(r1 - r0, self.s, k),
+                      out=out[r0:r1].unsqueeze(1))
         return out
 
     def _left_dense(self, a: torch.Tensor, offset: int) -> torch.Tensor:

@@ -279,8 +279,9 @@ class SketchedLogisticRegression(ClassifierMixin, BaseEstimator):
     sketch : {"less", "gaussian", "rademacher", "srht", "countsketch", "sparse_sign"}
         ``"less"`` (LESS-uniform) is Newton-LESS.
     sketch_size : int, optional
-        Rows of the sketch (default ``10 (n_features + 1)``; the exact Hessian when it is
-        ``>= n_samples``).
+        Rows of the sketch (default: for LESS, a cost model picks 8–40 × ``(n_features +
+        1)``, see :func:`convexnn.sketching._newton.default_sketch_size`; otherwise
+        ``10 (n_features + 1)``; the exact Hessian when it is ``>= n_samples``).
     nnz_per_row : int, optional
         Non-zeros per row of the LESS sketch (default ``min(n_features + 1, 8)``).
     tol : float, default 1e-8

@@ -384,6 +384,7 @@ def primal_dual(
 
     gram: dict = {}
     polish, last_excess = 0, math.inf
+    best: tuple = ()
     it = 0
     converged = False
     mode = "dense"
@@ -453,11 +454,14 @@ def primal_dual(
             # square root of that: centre further (ν fixed) until it is dual feasible
             excess = dual_excess(W, b, z)
             log.debug("pd %d dual excess %.2e", it, excess)
+            if excess < last_excess:
+                best = (W, b, z, r)
             if excess <= 0.5 * tol or polish >= _MAX_POLISH or excess >= 0.7 * last_excess:
+                W, b, z, r = best  # the most dual-feasible of the centred iterates
                 converged = True
                 break
             polish += 1
-            last_excess = excess
+            last_excess = min(excess, last_excess)
             continue
         if alpha >= 0.9:  # a long step: close enough to the path, move along it
             nu = max(sigma * min(nu, gap_est / m), 1e-3 * nu)
