@@ -41,7 +41,7 @@ def main() -> None:
     loss = get_loss("squared")
     g = torch.Generator().manual_seed(0)
     ps = build_patterns(X, 1, fit_intercept=False, generator=g, max_patterns=1000)
-    ps, W, b, _ = _seed_from_nonconvex(X, X, Y, loss, 1e-3, ps, relu=True,
+    ps, W, b, _, _ = _seed_from_nonconvex(X, X, Y, loss, 1e-3, ps, relu=True,
                                        fit_intercept=False, epochs=300, width=64, generator=g)
     relu = _problem(X, ps, Y, loss, 1e-3, relu=True, fit_bias=False)
     gps = build_patterns(X, 500, fit_intercept=False, generator=g, max_patterns=1000)

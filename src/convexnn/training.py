@@ -202,7 +202,7 @@ def _seed_from_nonconvex(
     X: torch.Tensor, X_aug: torch.Tensor, Y: torch.Tensor, loss: Loss, lam: float,
     ps: PatternSet, *, relu: bool, fit_intercept: bool, epochs: int, width: int,
     generator: torch.Generator, runs: int = 1,
-) -> tuple[PatternSet, torch.Tensor, torch.Tensor, float]:
+) -> tuple[PatternSet, torch.Tensor, torch.Tensor, float, Network]:
     """Patterns and a feasible warm start from short Adam runs on the same objective.
 
     Every neuron of a trained network lies in the cone of its own pattern, so its convex
@@ -210,7 +210,11 @@ def _seed_from_nonconvex(
     all ``runs`` networks are added: the convex program over their union contains each
     run as a feasible point, so its optimum is at most the best run's objective (and
     usually well below it: it combines the runs' neurons with optimal weights). The warm
-    start is the best run.
+    start is the best run; it is returned too, with its SPEC §1 objective.
+
+    With several outputs the convex program is the separable one (each neuron feeds one
+    output), whose image of a network pays ``‖w̃‖‖α‖₁`` instead of the network's
+    ``½(‖w̃‖² + ‖α‖₂²)``: there the program's optimum can be *above* the best run.
     """
     if loss.name == "softmax":
         y = Y.argmax(dim=1)
@@ -233,9 +237,9 @@ def _seed_from_nonconvex(
         log.info("seeding run %d/%d: objective %.6g, %d patterns in the union", run + 1,
                  max(1, runs), nc.objective, ps.n_patterns)
         if best is None or nc.objective < best[0]:
-            best = (float(nc.objective), cv)
+            best = (float(nc.objective), cv, net)
     assert best is not None
-    obj, cv = best
+    obj, cv, best_net = best
     cW, cmasks, csigns = cv.W, cv.masks, cv.signs
     # map each block of the best run to its pattern index in the union
     keys = {tuple(h.tolist()): j for j, h in enumerate(_column_hash(ps.masks))}
@@ -251,7 +255,7 @@ def _seed_from_nonconvex(
             W[:, j if s > 0 else p + j] += cW[:, q]
         else:
             W[:, j] += s * cW[:, q]
-    return ps, W, cv.b.to(dt), obj
+    return ps, W, cv.b.to(dt), obj, best_net
 
 
 def _score(net: Network, X: torch.Tensor, Y: torch.Tensor, loss: Loss, lam: float,
@@ -311,11 +315,12 @@ def fit_convex_network(
     exact = ps.exact
     history: list[dict[str, Any]] = []
     seed_W: torch.Tensor | None = None
+    seed_net: Network | None = None
     if seed_width == "auto":
         seed_width = auto_seed_width(n, Y.shape[1], X_aug.shape[1], ps.n_patterns,
                                      max(1, seed_runs), relu=relu)
     if seed_epochs > 0 and warm_start is None and not exact:
-        ps, W, b, seed_obj = _seed_from_nonconvex(
+        ps, W, b, seed_obj, seed_net = _seed_from_nonconvex(
             X, X_aug, Y, loss, lam, ps, relu=relu, fit_intercept=fit_intercept,
             epochs=seed_epochs, width=seed_width, generator=generator, runs=seed_runs)
         seed_W, b_seed = W.clone(), b.clone()
@@ -435,6 +440,18 @@ def fit_convex_network(
         if net_p.n_neurons < net.n_neurons and obj_p <= objective:
             W, b, net, Z_net, objective = W_p, b_p, net_p, Z_p, obj_p
             Z_dual.append(Z_p)
+    if seed_net is not None:
+        # the separable program can end above a vector-output network (several outputs;
+        # see _seed_from_nonconvex), and an unconverged solve above its seed: never
+        # return a network worse than the best seeding run
+        Z_seed, obj_seed = _score(seed_net, X, Y, loss, lam, fit_intercept)
+        Z_dual.append(Z_seed)
+        if obj_seed < objective - 1e-12 * abs(objective):
+            log.info("the best seeding run (%.6g) is better than the convex solution (%.6g): "
+                     "returning it", obj_seed, objective)
+            history.append({"phase": "seed_kept", "primal": obj_seed,
+                            "convex_primal": objective, "time": time.perf_counter() - t0})
+            net, objective, Z_net = seed_net, obj_seed, Z_seed
     big = problem.op.X.shape[0] * problem.op.p * problem.op.c
     lower = max(
         dual_bound(loss, Y, Z, problem.op, lam, fit_bias=fit_intercept, constrained=relu,

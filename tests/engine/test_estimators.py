@@ -88,6 +88,27 @@ def test_multiclass_and_string_labels():
     assert est.certificate_.lower_bound <= est.objective_
 
 
+def test_multiclass_fit_is_never_worse_than_its_seed():
+    """With several outputs the separable convex program can end above a vector-output
+    network (and a capped solve above its seed): the fit returns the better network."""
+    from sklearn.datasets import load_digits
+
+    X, y = load_digits(return_X_y=True)
+    X = StandardScaler().fit_transform(X[:150, ::4])
+    y = y[:150]
+    est = ConvexReLUClassifier(lam=1e-3, random_state=0, seed_runs=1, seed_epochs=200,
+                               seed_width=16, max_iter=20)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est.fit(X, y)
+    seed = next(h["primal"] for h in est.history_ if h.get("phase") == "seed")
+    assert est.objective_ <= seed * (1 + 1e-9)
+    Y = np.searchsorted(est.classes_, y)
+    obj = network_objective(est.coefs_, est.intercepts_, X, Y, 1e-3, "softmax")
+    assert abs(obj - est.objective_) <= 1e-9 * obj
+    assert est.certificate_.lower_bound <= est.objective_
+
+
 def test_float32_follows_the_data():
     X, y = _reg_data()
     est = ConvexGatedReLURegressor(lam=0.01, patterns=10, random_state=0)
