@@ -13,9 +13,12 @@ Network: ``f(x) = Σ_j (x̃ᵀ w̃_j)_+ α_j + b`` with ``α_j ∈ R^c``.
   :math:`\tfrac12(\|\tilde w\|^2 + \|\alpha\|^2) = \|w\|`.
 - :func:`network_to_convex` — the reverse: each neuron becomes one block per output,
   :math:`w = \tilde w |\alpha_c|` with its own pattern :math:`1[X\tilde w \ge 0]` and
-  sign of :math:`\alpha_c`. Its convex objective is never above the network's
-  (equal for balanced neurons, :math:`\|\tilde w\| = \|\alpha\|`), so it is a valid warm
-  start and gives the patterns of a trained network.
+  sign of :math:`\alpha_c`. With one output its convex objective is never above the
+  network's (equal for balanced neurons, :math:`\|\tilde w\| = \|\alpha\|`), so it is a
+  valid warm start and gives the patterns of a trained network. With several outputs a
+  neuron's blocks pay :math:`\|\tilde w\|\,\|\alpha\|_1`, which can exceed the
+  network's :math:`\tfrac12(\|\tilde w\|^2 + \|\alpha\|_2^2)` (the separable program
+  is a restriction of vector-output networks).
 """
 
 from __future__ import annotations
