@@ -20,6 +20,7 @@ import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import torch
@@ -113,12 +114,14 @@ def _problem(
 
 
 def _inner(sub: ConvexProblem, W0: torch.Tensor, b0: torch.Tensor, mu0: torch.Tensor | None,
-           *, tol: float, max_iter: int) -> SolverResult:
+           *, tol: float, max_iter: int,
+           step_callback: Callable[[dict], Any] | None = None) -> SolverResult:
     n, d = sub.op.X.shape
     cost, _ = newton_cost(n, sub.op.c, sub.op.p, d, gated=not sub.constrained)
     if cost <= IPM_MAX_FLOPS and (sub.gates is not None or not sub.constrained):
         try:
-            return primal_dual(sub, W0, b0, mu0, tol=min(tol, 1e-7), max_iter=max(200, max_iter))
+            return primal_dual(sub, W0, b0, mu0, tol=min(tol, 1e-7), max_iter=max(200, max_iter),
+                               step_callback=step_callback)
         except ValueError:  # a gate not strictly inside its cone: use the first-order path
             pass
     if sub.constrained:
@@ -326,6 +329,10 @@ def fit_convex_network(
         seed_W, b_seed = W.clone(), b.clone()
         history.append({"phase": "seed", "primal": seed_obj,
                         "n_patterns": ps.n_patterns, "time": time.perf_counter() - t0})
+        if callback is not None:
+            callback({"phase": "seed", "iteration": 0, "objective": seed_obj,
+                      "lower_bound": math.nan, "gap": math.nan, "n_patterns": ps.n_patterns,
+                      "time": time.perf_counter() - t0})
     total_iter = 0
     mu_prev: torch.Tensor | None = None
     converged = interrupted = False
@@ -347,6 +354,15 @@ def fit_convex_network(
             }
             callback(info)
 
+    def on_newton_step(rec: dict[str, Any]) -> None:
+        # progress inside a long interior-point solve (not kept in history)
+        assert callback is not None
+        callback({"phase": "newton", "iteration": rec["newton_step"],
+                  "objective": rec["primal"], "lower_bound": math.nan, "gap": math.nan,
+                  "n_patterns": ps.n_patterns, "time": time.perf_counter() - t0})
+
+    inner = _inner if callback is None else partial(_inner, step_callback=on_newton_step)
+
     try:
         for grow_round in range(max_grow_rounds + 1):
             problem = _problem(X_aug, ps, Y, loss, lam, relu=relu, fit_bias=fit_intercept)
@@ -358,7 +374,7 @@ def fit_convex_network(
             # them all; later (growth) rounds start from the active blocks and violators
             init = P_all if (cap is not None and P_all <= cap and grow_round == 0) else 16
             res = working_set_solve(
-                problem, _inner, W, b, tol=tol, max_iter=max(1, max_iter - total_iter),
+                problem, inner, W, b, tol=tol, max_iter=max(1, max_iter - total_iter),
                 max_size=cap, initial_size=init, mu0=mu_prev,
                 callback=lambda r, g=grow_round: report(dict(r, phase="solve", grow_round=g)),
             )

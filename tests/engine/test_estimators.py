@@ -109,6 +109,24 @@ def test_multiclass_fit_is_never_worse_than_its_seed():
     assert est.certificate_.lower_bound <= est.objective_
 
 
+def test_progress_reaches_callbacks_and_verbose_prints(capsys):
+    X, y = make_classification(n_samples=60, n_features=4, random_state=0)
+    y = y.astype(float)
+    seen = []
+    est = ConvexReLURegressor(lam=0.01, patterns=8, grow=False, random_state=0)
+    est.fit(X, y, callback=seen.append)
+    phases = [info["phase"] for info in seen]
+    assert "newton" in phases and "solve" in phases  # inside a solve, and after each round
+    steps = [i for i in seen if i["phase"] == "newton"]
+    assert all(np.isfinite(i["objective"]) for i in steps)
+    assert min(i["objective"] for i in steps) >= est.certificate_.lower_bound - 1e-9
+    ConvexReLURegressor(lam=0.01, patterns=8, grow=False, random_state=0, verbose=1).fit(X, y)
+    err = capsys.readouterr().err
+    assert "ConvexReLURegressor [solve" in err and "[newton" not in err
+    ConvexReLURegressor(lam=0.01, patterns=8, grow=False, random_state=0, verbose=2).fit(X, y)
+    assert "[newton" in capsys.readouterr().err
+
+
 def test_float32_follows_the_data():
     X, y = _reg_data()
     est = ConvexGatedReLURegressor(lam=0.01, patterns=10, random_state=0)

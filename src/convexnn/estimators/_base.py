@@ -139,6 +139,8 @@ class BaseConvexNetwork(BaseEstimator):
                 ps = patterns_from_gates(X_aug, G, source="warm", dedup=False)
                 ps = PatternSet(ps.gates, ps.masks, bool(self._convex_exact), ps.source)
                 warm = (W, b, ps)
+        if callback is None and self.verbose:
+            callback = _printer(type(self).__name__, int(self.verbose))
         res = fit_convex_network(
             Xt, Y, self._loss(), float(self.lam), relu=self._relu, patterns=pat,
             fit_intercept=self.fit_intercept, tol=float(self.tol), max_iter=int(self.max_iter),
@@ -244,3 +246,22 @@ class BaseConvexNetwork(BaseEstimator):
             self.classes_ = np.asarray(state["classes_"])
         if "n_outputs_" in state:
             self.n_outputs_ = int(state["n_outputs_"])
+
+
+def _printer(name: str, level: int):
+    """The ``verbose`` progress lines: one per phase (level 1), and per Newton step (2)."""
+    import sys
+
+    def show(info: dict[str, Any]) -> None:
+        phase = info.get("phase", "")
+        if phase == "newton" and level < 2:
+            return
+        parts = [f"{name} [{phase} {info.get('iteration', '')}]",
+                 f"objective {info.get('objective', float('nan')):.8g}"]
+        lb = info.get("lower_bound", float("nan"))
+        if lb == lb:  # not NaN
+            parts.append(f"lower bound {lb:.8g}")
+        parts += [f"{info.get('n_patterns', '?')} patterns", f"{info.get('time', 0.0):.1f} s"]
+        print(", ".join(parts), file=sys.stderr, flush=True)
+
+    return show

@@ -54,7 +54,10 @@ _DOC_PARAMS = r"""
     dtype : {"float32", "float64"} or None
         ``None``: float32 for float32 input, else float64.
     verbose : int, default=0
-        Log the certificate through ``logging.getLogger("convexnn")``.
+        ``1``: print a line per phase (seeding, each working-set round, each growth
+        round) to stderr and log the certificate through ``logging.getLogger("convexnn")``;
+        ``2``: also a line per interior-point (Newton) step. A ``callback`` given to
+        ``fit`` replaces the printed lines.
 
     Attributes
     ----------

@@ -38,6 +38,8 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Callable
+from typing import Any
 
 import torch
 
@@ -281,6 +283,7 @@ def primal_dual(
     max_iter: int = 200,
     sigma: float = 0.15,
     interior: torch.Tensor | None = None,
+    step_callback: Callable[[dict], Any] | None = None,
 ) -> SolverResult:
     """Solve a restricted program by the primal-dual interior-point method (float64).
 
@@ -302,6 +305,11 @@ def primal_dual(
         ``tol · |F|`` after a near-full Newton step.
     max_iter : int
         Newton steps.
+    sigma : float
+        Factor on the barrier weight ν after a long step.
+    step_callback : callable, optional
+        Called after every Newton step with ``{"newton_step", "primal", "gap_estimate",
+        "barrier"}`` (``primal``: the objective of the current interior, feasible point).
 
     Returns
     -------
@@ -448,6 +456,9 @@ def primal_dual(
         gap_est = comp + 2 * B * nu
         log.debug("pd %d F=%.10g nu=%.2e alpha=%.3f dec2=%.2e comp=%.2e", it, F, nu, alpha,
                   dec2, comp)
+        if step_callback is not None:
+            step_callback({"newton_step": it, "primal": F, "gap_estimate": gap_est,
+                           "barrier": nu})
         if gap_est <= tol * max(abs(F), 1e-8) and alpha >= 0.9 and dec2 <= 1e-3 * max(
                 abs(F), 1e-8):
             # the primal is accurate; the dual point ∇L(Z) is only as accurate as the
