@@ -265,7 +265,9 @@ class Progress:
     def callback(self, info: dict[str, Any]) -> None:
         """Estimator callback: one outer step."""
         obj = info.get("objective", info.get("primal"))
-        if obj is not None and info.get("time") is not None:
+        # the curve holds the states a fit can return: seeding and rounds, not the
+        # interior-point iterates inside a round (those only move the bar)
+        if obj is not None and info.get("time") is not None and info.get("phase") != "newton":
             self.records.append({"time": float(info["time"]), "objective": float(obj),
                                  "lower_bound": float(info.get("lower_bound", float("nan")))})
         if self.bar is None:
