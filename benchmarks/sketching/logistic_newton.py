@@ -7,6 +7,8 @@ the fastest of its runs that reached it.
 
     PYTHONPATH=src python3 benchmarks/sketching/logistic_newton.py --quick
     PYTHONPATH=src python3 benchmarks/sketching/logistic_newton.py        # n = 10^6, d = 500
+    PYTHONPATH=src python3 benchmarks/sketching/logistic_newton.py --sizes 10,20,40
+        # Newton-LESS alone at sketch sizes m = k (d + 1): the sweep behind the default
 """
 
 from __future__ import annotations
@@ -20,7 +22,11 @@ from _common import timed, write_results
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 
-from convexnn.sketching import SketchedLogisticRegression, logistic_objective
+from convexnn.sketching import (
+    SketchedLogisticRegression,
+    logistic_objective,
+    newton_sketch_logistic,
+)
 
 
 def make_data(n: int, d: int, seed: int = 0):
@@ -41,6 +47,8 @@ def main() -> None:
     ap.add_argument("--C", type=float, default=1.0)
     ap.add_argument("--sk-tols", default="1e-4,1e-6,1e-8")
     ap.add_argument("--sketch-size", type=int, default=None)
+    ap.add_argument("--sizes", default="",
+                    help="comma-separated k: time Newton-LESS alone at m = k (d + 1)")
     args = ap.parse_args()
     n, d = (20_000, 50) if args.quick else (args.n, args.d)
     x, y = make_data(n, d)
@@ -52,6 +60,21 @@ def main() -> None:
                                   float(icpt), args.C)
 
     runs = []
+    if args.sizes:
+        from convexnn.sketching._newton import default_sketch_size
+
+        p = d + 1
+        for k in (int(v) for v in args.sizes.split(",")):
+            t, res = timed(lambda k=k: newton_sketch_logistic(
+                xt, yt, C=args.C, sketch_size=k * p, tol=1e-8, random_state=0))
+            runs.append({"solver": f"Newton-LESS m={k}(d+1)", "time_s": t,
+                         "iters": res.n_iter, "F": res.objective})
+        write_results("logistic_sizes", runs,
+                      title=f"Newton-LESS sketch sizes, n = {n:,}, d = {d}, C = {args.C}",
+                      notes=[f"default_sketch_size here: "
+                             f"{default_sketch_size(n, d, p, min(p, 8)) // p}(d+1)",
+                             "tol = 1e-8; time of newton_sketch_logistic alone"])
+        return
     for tol in (1e-8, 1e-10):
         est = SketchedLogisticRegression(C=args.C, sketch="less", tol=tol,
                                          sketch_size=args.sketch_size, random_state=0)

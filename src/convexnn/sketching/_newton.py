@@ -41,7 +41,7 @@ __all__ = ["NewtonResult", "default_sketch_size", "logistic_objective", "newton_
 logger = logging.getLogger(__name__)
 
 _EXACT_WORK = 1e6  # n (d+1)^2 below which the default uses the exact Hessian
-_BLOCK_BYTES = 1 << 21  # rows per block of the fused CPU pass: about 2 MB of X, cache-resident
+_BLOCK_BYTES = 1 << 21  # bytes of X per block of the fused CPU pass (cache-resident)
 
 
 @dataclass
