@@ -69,7 +69,7 @@ def main() -> None:
                 xt, yt, C=args.C, sketch_size=k * p, tol=1e-8, random_state=0))
             runs.append({"solver": f"Newton-LESS m={k}(d+1)", "time_s": t,
                          "iters": res.n_iter, "F": res.objective})
-        write_results("logistic_sizes", runs,
+        write_results("logistic_sizes_quick" if args.quick else "logistic_sizes", runs,
                       title=f"Newton-LESS sketch sizes, n = {n:,}, d = {d}, C = {args.C}",
                       notes=[f"default_sketch_size here: "
                              f"{default_sketch_size(n, d, p, min(p, 8)) // p}(d+1)",
