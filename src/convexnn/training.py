@@ -439,7 +439,12 @@ def fit_convex_network(
     net = convex_to_network(W, b, signs, fit_intercept=fit_intercept,
                             gates=None if relu else problem.gates)
     Z_net, objective = _score(net, X, Y, loss, lam, fit_intercept)
-    Z_dual = [Z_net]  # every dual point gives a valid lower bound; the best one is kept
+    # every dual point gives a valid lower bound; the best one is kept
+    Z_dual: list[tuple[torch.Tensor, torch.Tensor | None]] = [(Z_net, mu_fit)]
+    ipm_point = res.extra.get("ipm_point")
+    if ipm_point is not None and ipm_point[1].shape[2] == problem.op.p:
+        # the interior point before support polishing
+        Z_dual.append((ipm_point[0].to(Z_net.dtype), ipm_point[1].to(Z_net.dtype)))
     # interior points leave inactive neurons at the barrier's scale: prune them when that
     # does not raise the objective (the certificate is computed on what is returned)
     norms = torch.linalg.vector_norm(W, dim=-1)
@@ -455,13 +460,13 @@ def fit_convex_network(
         Z_p, obj_p = _score(net_p, X, Y, loss, lam, fit_intercept)
         if net_p.n_neurons < net.n_neurons and obj_p <= objective:
             W, b, net, Z_net, objective = W_p, b_p, net_p, Z_p, obj_p
-            Z_dual.append(Z_p)
+            Z_dual.append((Z_p, mu_fit))
     if seed_net is not None:
         # the separable program can end above a vector-output network (several outputs;
         # see _seed_from_nonconvex), and an unconverged solve above its seed: never
         # return a network worse than the best seeding run
         Z_seed, obj_seed = _score(seed_net, X, Y, loss, lam, fit_intercept)
-        Z_dual.append(Z_seed)
+        Z_dual.append((Z_seed, mu_fit))
         if obj_seed < objective - 1e-12 * abs(objective):
             log.info("the best seeding run (%.6g) is better than the convex solution (%.6g): "
                      "returning it", obj_seed, objective)
@@ -471,9 +476,9 @@ def fit_convex_network(
     big = problem.op.X.shape[0] * problem.op.p * problem.op.c
     lower = max(
         dual_bound(loss, Y, Z, problem.op, lam, fit_bias=fit_intercept, constrained=relu,
-                   mu=mu_fit, combine_outputs=relu and Y.shape[1] > 1,
+                   mu=mu, combine_outputs=relu and Y.shape[1] > 1,
                    cone_iters=200 if big < 2_000_000 else 30).lower_bound
-        for Z in Z_dual
+        for Z, mu in Z_dual
     )
     viol = problem.max_violation(W) if relu else 0.0
     cert = make_certificate(objective, lower, exact=exact, max_violation=viol,

@@ -45,6 +45,7 @@ import torch
 
 from convexnn.solvers._apg import SolverResult
 from convexnn.solvers._problem import ConvexProblem
+from convexnn.solvers._support_polish import polish_support
 
 __all__ = ["newton_cost", "primal_dual"]
 
@@ -58,6 +59,41 @@ _PUSH = 0.05
 _WARM_NU = 1e-2
 #: most extra centring steps spent making the dual point feasible after convergence
 _MAX_POLISH = 8
+#: largest number of entries of the cached row outer products ``x_i x_iᵀ`` (upper triangle)
+_OUTER_MAX_ENTRIES = 25_000_000
+#: rows per chunk when the outer products are formed on the fly
+_OUTER_CHUNK_ENTRIES = 4_000_000
+
+
+def weighted_block_grams(X: torch.Tensor, wgt: torch.Tensor, cache: dict) -> torch.Tensor:
+    r"""``G_b = Σ_i wgt[i, b] x_i x_iᵀ`` for every column ``b`` of ``wgt``: shape (B, d, d).
+
+    One matrix product :math:`\mathrm{wgt}^\top O` with the rows' outer products
+    :math:`O_{i,(k,l)} = x_{ik} x_{il}` over the upper triangle ``k ≤ l`` (``d(d+1)/2``
+    columns): half the flops of ``B`` separate ``XᵀDX`` products and no ``B × d × n``
+    temporary. ``O`` is cached in ``cache`` when small enough, else formed by row chunks.
+    """
+    n, d = X.shape
+    B = wgt.shape[1]
+    iu = cache.get("triu")
+    if iu is None:
+        iu = cache["triu"] = torch.triu_indices(d, d, device=X.device)
+    T = iu.shape[1]
+    if n * T <= _OUTER_MAX_ENTRIES:
+        O = cache.get("outer")
+        if O is None:
+            O = cache["outer"] = X[:, iu[0]] * X[:, iu[1]]
+        tri = wgt.T @ O
+    else:
+        step = max(1, _OUTER_CHUNK_ENTRIES // T)
+        tri = torch.zeros(B, T, dtype=X.dtype, device=X.device)
+        for s in range(0, n, step):
+            Xc = X[s:s + step]
+            tri += wgt[s:s + step].T @ (Xc[:, iu[0]] * Xc[:, iu[1]])
+    G = torch.zeros(B, d, d, dtype=X.dtype, device=X.device)
+    G[:, iu[0], iu[1]] = tri
+    G[:, iu[1], iu[0]] = tri
+    return G
 
 
 def _loss_hessian(name: str, Z: torch.Tensor, Y: torch.Tensor) -> torch.Tensor:
@@ -414,7 +450,7 @@ def primal_dual(
             rf = r.reshape(n, B)
             gW = gW - nu * ((1.0 / rf) * S.repeat(1, c)).T.matmul(X).reshape(c, p, d)
             wgt = (z / r).reshape(n, B)
-            Bd = Bd + torch.matmul(X.T[None] * wgt.T[:, None, :], X)
+            Bd = Bd + weighted_block_grams(X, wgt, gram)
         g = gW.reshape(-1)
         if fb:
             g = torch.cat([g, gb])
@@ -476,6 +512,20 @@ def primal_dual(
             continue
         if alpha >= 0.9:  # a long step: close enough to the path, move along it
             nu = max(sigma * min(nu, gap_est / m), 1e-3 * nu)
+    polished = None
+    ipm_point = None
+    if cons and z is not None and W.numel():
+        # finish on the face the interior point has found (support and tight rows): the
+        # exact optimum there gives an accurate dual point, hence a tight certificate
+        F_ipm = float(loss.value(outputs(W, b), Y)) + lam * float(
+            torch.linalg.vector_norm(W, dim=-1).sum())
+        pol = polish_support(loss, X, SD, S, Y, lam, W, b, z, fit_bias=fb)
+        if pol is not None and pol.objective <= F_ipm + 1e-10 * abs(F_ipm):
+            log.debug("pd polish: F %.12g -> %.12g in %d rounds, %d Newton steps", F_ipm,
+                      pol.objective, pol.rounds, pol.newton_steps)
+            ipm_point = (outputs(W, b), z)  # kept as a second dual candidate
+            W, b, z = pol.W, pol.b, pol.z
+            polished = pol
     # blocks at zero are left at the barrier's scale: with a small λ their summed effect
     # on the outputs still matters to the dual point, so pruning is left to the caller
     # (which compares objectives and keeps the dual point of the unpruned solution)
@@ -487,7 +537,11 @@ def primal_dual(
         viol = float(torch.clamp(-rr, min=0).max()) if rr.numel() else 0.0
         assert mu is not None
         res.extra["mu"] = mu.to(dt_out)
-    res.extra.update(violation=viol, barrier_gap=2 * B * nu, feas_tol=1e-8, mode=mode)
+    res.extra.update(violation=viol, barrier_gap=2 * B * nu, feas_tol=1e-8, mode=mode,
+                     polished=polished is not None)
+    if ipm_point is not None:
+        res.extra["ipm_Z"] = ipm_point[0].to(dt_out)
+        res.extra["ipm_mu"] = ipm_point[1].to(dt_out)
     return res
 
 

@@ -116,6 +116,7 @@ def working_set_solve(
     primal = lb = rel = float("nan")
     violation = 0.0
     res: SolverResult | None = None
+    ipm: tuple[torch.Tensor, torch.Tensor] | None = None
     for rnd in range(1, max_rounds + 1):
         ws = torch.nonzero(in_ws).flatten()
         sub = restrict(problem, ws)
@@ -131,6 +132,11 @@ def working_set_solve(
         if mu_full is not None and "mu" in res.extra:
             mu_full = torch.zeros_like(mu_full)
             mu_full[:, :, ws] = res.extra["mu"]
+        ipm = None
+        if mu_full is not None and "ipm_mu" in res.extra:  # the unpolished interior point
+            ipm_mu = torch.zeros_like(mu_full)
+            ipm_mu[:, :, ws] = res.extra["ipm_mu"]
+            ipm = (res.extra["ipm_Z"], ipm_mu)
         violation = float(res.extra.get("violation", 0.0))
         Z = op.matvec(W) + b
         scores, lb = block_scores(problem, Z, mu_full)
@@ -185,4 +191,6 @@ def working_set_solve(
     out = SolverResult(W, b, total_iter, converged, interrupted, history)
     out.extra.update(primal=primal, lower_bound=lb, rel_gap=rel, mu=mu_full,
                      violation=violation, rounds=len(history))
+    if res is not None and ipm is not None:
+        out.extra["ipm_point"] = ipm  # (outputs, multipliers): another dual candidate
     return out

@@ -1,0 +1,121 @@
+"""Support polishing of interior-point solutions (ReLU programs): the polished point is
+the program's optimum (CVXPY oracle), satisfies the KKT conditions of its face to machine
+precision, and certifies itself; plus the weighted block Gram products of the Newton step."""
+
+import warnings
+
+import numpy as np
+import pytest
+import torch
+
+from convexnn import ConvexReLURegressor
+from convexnn.exceptions import ConvergenceWarning
+from convexnn.losses import LogisticLoss, SquaredLoss
+from convexnn.patterns import sample_patterns
+from convexnn.solvers import _primal_dual as pd_mod
+from convexnn.solvers import cvxpy_reference
+from convexnn.solvers._primal_dual import primal_dual, weighted_block_grams
+from convexnn.solvers._support_polish import polish_support
+from convexnn.solvers._working_set import block_scores
+from convexnn.training import _problem
+
+cp = pytest.importorskip("cvxpy")
+
+
+def _teacher(seed, n=200, d=5, k=4):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, d))
+    W = rng.standard_normal((d, k)) / np.sqrt(d)
+    y = np.maximum(X @ W, 0) @ rng.choice([-1.0, 1.0], k) + 0.1 * rng.standard_normal(n)
+    return X, y
+
+
+def _program(seed, *, loss="squared", fit_bias=False, p=15, lam=1e-3):
+    X, y = _teacher(seed)
+    Xt = torch.as_tensor(X)
+    yt = torch.as_tensor(y)
+    if loss == "logistic":
+        yt = torch.where(yt > yt.median(), 1.0, -1.0).double()
+    ps = sample_patterns(Xt, p, generator=torch.Generator().manual_seed(seed))
+    L = SquaredLoss() if loss == "squared" else LogisticLoss()
+    return _problem(Xt, ps, yt[:, None], L, lam, relu=True, fit_bias=fit_bias)
+
+
+@pytest.mark.parametrize("loss", ["squared", "logistic"])
+@pytest.mark.parametrize("fit_bias", [False, True])
+def test_polished_solution_is_the_optimum_and_certifies_itself(loss, fit_bias, seed):
+    prob = _program(seed, loss=loss, fit_bias=fit_bias)
+    res = primal_dual(prob, tol=1e-9, max_iter=300)
+    assert res.extra["polished"], "the face of this solution was not found"
+    ref = cvxpy_reference(prob).extra["value"]
+    obj = prob.objective(res.W, res.b)
+    # never above CVXPY's optimum; below it only by CVXPY's own inaccuracy
+    assert obj <= ref + 1e-9 * abs(ref)
+    assert obj >= ref - 1e-6 * abs(ref)
+    assert res.extra["violation"] <= 1e-12
+    Z = prob.op.matvec(res.W) + res.b
+    _, lb = block_scores(prob, Z, res.extra["mu"], 200)
+    assert lb <= ref * (1 + 1e-9) + 1e-12
+    assert obj - lb <= 1e-10 * abs(obj)  # an interior point alone certifies ~1e-6 here
+
+
+def test_polish_satisfies_the_face_kkt_conditions():
+    prob = _program(3)
+    op = prob.op
+    res = primal_dual(prob, tol=1e-9, max_iter=300)
+    assert res.extra["polished"]
+    W, z, lam = res.W, res.extra["mu"], prob.lam
+    Z = op.matvec(W) + res.b
+    V = prob.loss.grad(Z, prob.Y)
+    G = op.rmatvec(V) - op.cone_rmatvec(z)  # (Aᵀ V)_j − C_jᵀ z_j
+    norms = torch.linalg.vector_norm(W, dim=-1)
+    active = norms > 0
+    assert bool(active.any()) and bool((~active).any())
+    # stationarity of the active blocks: (AᵀV)_j − C_jᵀ z_j = −λ w_j/‖w_j‖
+    unit = W[active] / norms[active][:, None]
+    assert torch.allclose(G[active], -lam * unit, atol=1e-10 * lam, rtol=0)
+    r = op.cone_matvec(W)
+    assert float(r.min()) >= -1e-12
+    assert float(z.min()) >= 0
+    # complementarity on the active blocks: multipliers only on tight rows
+    zr = (z * r)[:, active]
+    assert float(zr.abs().max()) <= 1e-12
+
+
+def test_polish_declines_a_zero_solution():
+    prob = _program(0)
+    op = prob.op
+    X = op.X.double()
+    W = torch.zeros(op.shape_in, dtype=torch.float64)
+    z = torch.ones(X.shape[0], op.c, op.p, dtype=torch.float64)
+    out = polish_support(prob.loss, X, op.SD, 2 * op.D - 1, prob.Y, prob.lam, W,
+                         torch.zeros(1, dtype=torch.float64), z, fit_bias=False)
+    assert out is None
+
+
+def test_estimator_certifies_a_sampled_relu_program_to_machine_precision():
+    X, y = _teacher(1, n=400, d=8)
+    est = ConvexReLURegressor(lam=1e-3, patterns=30, fit_intercept=False, grow=False,
+                              random_state=0, dtype="float64")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        est.fit(X, y)
+    assert est.certificate_.rel_gap <= 1e-10
+    assert est.certificate_.max_violation <= 1e-12
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("chunked", [False, True])
+def test_weighted_block_grams_match_their_definition(monkeypatch, dtype, chunked):
+    g = torch.Generator().manual_seed(0)
+    X = torch.randn(300, 6, generator=g, dtype=dtype)
+    w = torch.rand(300, 7, generator=g, dtype=dtype)
+    if chunked:  # the outer products are formed by row chunks
+        monkeypatch.setattr(pd_mod, "_OUTER_MAX_ENTRIES", 0)
+        monkeypatch.setattr(pd_mod, "_OUTER_CHUNK_ENTRIES", 200)
+    cache: dict = {}
+    got = weighted_block_grams(X, w, cache)
+    ref = torch.stack([X.T @ (w[:, b, None] * X) for b in range(7)])
+    tol = 1e-4 if dtype == torch.float32 else 1e-12
+    assert torch.allclose(got, ref, rtol=tol, atol=tol * float(ref.abs().max()))
+    assert ("outer" in cache) is not chunked
