@@ -394,15 +394,6 @@ def primal_dual(
     def cone(W: torch.Tensor) -> torch.Tensor:  # (n, c, p)
         return S[:, None, :] * torch.einsum("nd,cpd->ncp", X, W)
 
-    def merit(W: torch.Tensor, b: torch.Tensor, nu: float) -> float:
-        val = float(loss.value(outputs(W, b), Y)) + float(_smoothed_norm(W, lam, nu)[0].sum())
-        if cons:
-            r = cone(W)
-            if not bool((r > 0).all()):
-                return math.inf
-            val -= nu * float(torch.log(r).sum())
-        return val
-
     m_lin = n * B if cons else 0
     m = m_lin + 2 * B
     Z = outputs(W, b)
@@ -433,13 +424,34 @@ def primal_dual(
     converged = False
     mode = "dense"
     alpha = 0.0
+    def line_merit(Z: torch.Tensor, Wt: torch.Tensor, rt: torch.Tensor | None,
+                   nu: float) -> float:
+        val = float(loss.value(Z, Y)) + float(_smoothed_norm(Wt, lam, nu)[0].sum())
+        if rt is not None:
+            logs = float(torch.log(rt).sum())  # nan or -inf outside the cones
+            if not math.isfinite(logs):
+                return math.inf
+            val -= nu * logs
+        return val
+
+    SDc = SD[:, None, :]
+    Sc = S[:, None, :]
     while it < max_iter:
         it += 1
-        Z = outputs(W, b)
+        # preactivations X w_j are linear in W: the outputs, the cone values and their
+        # changes along the Newton direction all come from two products per step
+        P = torch.einsum("nd,cpd->ncp", X, W)
+        Z = (P * SDc).sum(-1) + b
+        if cons:
+            r = Sc * P
         Vg = loss.grad(Z, Y)  # (n, c)
         Hl = _loss_hessian(loss.name, Z, Y)
         _, ts, sq = _smoothed_norm(W, lam, nu)
-        gW = torch.einsum("nc,np,nd->cpd", Vg, SD, X) + lam * W / ts[:, :, None]
+        coef = Vg[:, :, None] * SDc  # (n, c, p)
+        if cons:
+            assert r is not None and z is not None
+            coef = coef - nu * Sc / r
+        gW = (coef.reshape(n, B).T @ X).reshape(c, p, d) + lam * W / ts[:, :, None]
         gb = Vg.sum(0)
         Wf, tf, sf = W.reshape(B, d), ts.reshape(B), sq.reshape(B)
         Bd = (lam / tf)[:, None, None] * eye - (lam * lam / (tf * tf * sf))[:, None, None] * (
@@ -447,8 +459,6 @@ def primal_dual(
         dr = None
         if cons:
             assert r is not None and z is not None
-            rf = r.reshape(n, B)
-            gW = gW - nu * ((1.0 / rf) * S.repeat(1, c)).T.matmul(X).reshape(c, p, d)
             wgt = (z / r).reshape(n, B)
             Bd = Bd + weighted_block_grams(X, wgt, gram)
         g = gW.reshape(-1)
@@ -461,32 +471,36 @@ def primal_dual(
         dec2 = float(-(g * step).sum())
         dW = step[: B * d].reshape(c, p, d)
         db = step[B * d:] if fb else torch.zeros_like(b)
+        dP = torch.einsum("nd,cpd->ncp", X, dW)
+        dZ = (dP * SDc).sum(-1) + db
         alpha = 1.0
         dz = None
         if cons:
             assert r is not None and z is not None
-            dr = cone(dW)
-            neg = dr < 0
-            if bool(neg.any()):
-                alpha = min(alpha, 0.99 * float((-r[neg] / dr[neg]).min()))
-            dz = nu / r - z - (z / r) * dr
-            negz = dz < 0
-            if bool(negz.any()):
-                alpha = min(alpha, 0.99 * float((-z[negz] / dz[negz]).min()))
-        M0 = merit(W, b, nu)
+            dr = Sc * dP
+            q = float((dr / r).min())  # fraction to the boundary, r > 0
+            if q < 0:
+                alpha = min(alpha, 0.99 / -q)
+            dz = (nu - z * (r + dr)) / r  # from z r + z dr + r dz = ν
+            qz = float((dz / z).min())
+            if qz < 0:
+                alpha = min(alpha, 0.99 / -qz)
+        M0 = line_merit(Z, W, r if cons else None, nu)
         while alpha > 1e-12:
-            Wn, bn = W + alpha * dW, b + alpha * db
-            if merit(Wn, bn, nu) <= M0 - 1e-4 * alpha * dec2:
+            Wn = W + alpha * dW
+            rn = r + alpha * dr if cons and r is not None and dr is not None else None
+            if line_merit(Z + alpha * dZ, Wn, rn, nu) <= M0 - 1e-4 * alpha * dec2:
                 break
             alpha *= 0.5
         if alpha <= 1e-12:
             break
-        W, b = Wn, bn
+        W, b = Wn, b + alpha * db
+        Zn = Z + alpha * dZ
         if cons:
             assert dz is not None and z is not None
             z = z + alpha * dz
-            r = cone(W)
-        F = float(loss.value(outputs(W, b), Y)) + lam * float(
+            r = rn
+        F = float(loss.value(Zn, Y)) + lam * float(
             torch.linalg.vector_norm(W, dim=-1).sum())
         comp = float((r * z).sum()) if cons and r is not None and z is not None else 0.0
         gap_est = comp + 2 * B * nu
