@@ -119,3 +119,38 @@ def test_weighted_block_grams_match_their_definition(monkeypatch, dtype, chunked
     tol = 1e-4 if dtype == torch.float32 else 1e-12
     assert torch.allclose(got, ref, rtol=tol, atol=tol * float(ref.abs().max()))
     assert ("outer" in cache) is not chunked
+
+
+@pytest.mark.parametrize("error", ["missing", "extra"])
+def test_polish_corrects_a_wrong_guess_of_the_face(monkeypatch, error):
+    """The guess of the largest block's face misses one tight row, or holds one slack row
+    too many: the active-set corrections must find the true face again."""
+    from convexnn.solvers import _support_polish as sp
+
+    prob = _program(2, p=10)
+    op = prob.op
+    res = primal_dual(prob, tol=1e-9, max_iter=300)
+    assert res.extra["polished"]
+    W, b = res.W, res.b
+    opt = prob.objective(W, b)
+    r = op.cone_matvec(W)
+    norms = torch.linalg.vector_norm(W, dim=-1)
+    scale = float(r.abs().max())
+    big = divmod(int(torch.argmax(norms)), norms.shape[1])
+    guess = {}
+    for a, j in (norms > 0).nonzero().tolist():
+        rows = torch.argsort(r[:, a, j])
+        tight = rows[r[rows, a, j] <= 1e-10 * scale]
+        guess[(a, j)] = tight
+        if (a, j) == big:
+            slack = rows[r[rows, a, j] > 1e-10 * scale]
+            assert tight.numel() >= 1
+            guess[(a, j)] = tight[1:] if error == "missing" else torch.cat([tight, slack[:1]])
+    calls = iter(list(guess.values()))
+    monkeypatch.setattr(sp, "_tight_rows", lambda r, z, d: next(calls))
+    out = polish_support(prob.loss, op.X.double(), op.SD.double(), 2 * op.D.double() - 1,
+                         prob.Y, prob.lam, W, b, res.extra["mu"], fit_bias=False)
+    assert out is not None
+    assert out.rounds >= 2  # a correction was needed
+    assert abs(prob.objective(out.W, out.b) - opt) <= 1e-12 * abs(opt)
+    assert out.violation <= 1e-12

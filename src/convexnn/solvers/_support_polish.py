@@ -95,8 +95,8 @@ def polish_support(
     z: torch.Tensor,
     *,
     fit_bias: bool,
-    max_rounds: int = 8,
-    max_newton: int = 30,
+    max_rounds: int = 64,
+    max_newton: int = 60,
 ) -> PolishResult | None:
     """Polish an interior solution ``(W, b, z)`` of the ReLU program on its face.
 
@@ -113,7 +113,6 @@ def polish_support(
         with non-negative multipliers was found.
     """
     n, d = X.shape
-    c, p, _ = W.shape
     norms = torch.linalg.vector_norm(W, dim=-1)  # (c, p)
     if not bool((norms > 0).any()):
         return None
@@ -122,43 +121,54 @@ def polish_support(
         return None
     r = S[:, None, :] * torch.einsum("nd,cpd->ncp", X, W)
     tight = {(a, j): _tight_rows(r[:, a, j], z[:, a, j], d) for a, j in active}
+    face = _Face(loss, X, SD, S, Y, lam, active, tuple(W.shape), fit_bias=fit_bias)
+    w_start = {aj: W[aj] for aj in active}
+    b_cur = b.clone()
     scale = float(torch.linalg.vector_norm(X, dim=1).max())
     feas_tol = 1e-12 * scale * float(norms.max())
     for rnd in range(1, max_rounds + 1):
-        out = _solve_face(loss, X, SD, Y, lam, W, b, active, tight, fit_bias=fit_bias,
-                          max_newton=max_newton)
-        if out is None:
-            log.debug("polish: face solve failed in round %d", rnd)
+        alive = [aj for aj in active if aj in tight]
+        if not alive:
             return None
-        if isinstance(out[0], str):  # ("drop", blocks)
-            for k in sorted(out[1], reverse=True):
-                del tight[active.pop(k)]
-            if not active:
-                return None
+        out = face.solve(alive, tight, w_start, b_cur, max_newton=max_newton)
+        if out is None:
+            log.debug("polish: the face program failed in round %d", rnd)
+            return None
+        if isinstance(out, list):  # blocks that are zero on this face: drop them
+            for aj in out:
+                del tight[aj]
+            continue
+        if out[0] == "row":  # a row of this block stopped the step: it joins the face
+            (Wr, br), aj, i = out[1], out[2], out[3]
+            w_start = {a: Wr[a] for a in alive}
+            b_cur = br
+            tight[aj] = torch.unique(torch.cat([tight[aj], tight[aj].new_tensor([i])]))
             continue
         Wp, bp, F, steps = out
-        log.debug("polish round %d: F=%.12g steps %d tight %d", rnd, F, steps,
-                  sum(int(t.numel()) for t in tight.values()))
-        # primal feasibility of every row of the active blocks
+        log.debug("polish round %d: F=%.12g steps %d blocks %d tight %d", rnd, F, steps,
+                  len(alive), sum(int(t.numel()) for t in tight.values()))
+        w_start = {aj: Wp[aj] for aj in alive}
+        b_cur = bp
+        # primal feasibility: the most violated row of each block joins its face
         rp = S[:, None, :] * torch.einsum("nd,cpd->ncp", X, Wp)
         changed = False
-        for a, j in active:
-            bad = (rp[:, a, j] < -feas_tol).nonzero().flatten()
-            if bad.numel():
-                tight[(a, j)] = torch.unique(torch.cat([tight[(a, j)], bad]))
+        for a, j in alive:
+            k = int(torch.argmin(rp[:, a, j]))
+            if float(rp[k, a, j]) < -feas_tol:
+                tight[(a, j)] = torch.unique(torch.cat([tight[(a, j)], rp.new_tensor(
+                    [k], dtype=torch.long)]))
                 changed = True
         if changed:
             continue
-        # multipliers of the tight rows from stationarity
-        Zp = torch.einsum("nd,cpd->ncp", X, Wp)
-        Zp = (Zp * SD[:, None, :]).sum(-1) + bp
+        # multipliers of the tight rows from stationarity; a negative one leaves the face
+        Zp = (torch.einsum("nd,cpd->ncp", X, Wp) * SD[:, None, :]).sum(-1) + bp
         V = loss.grad(Zp, Y)
         if fit_bias:
             V = loss.center(V, Y)
-        zp = z.clone()  # inactive blocks keep the interior multipliers
-        for a, j in active:
+        zp = z.clone()  # blocks at zero keep the interior multipliers
+        for a, j in alive:
             zp[:, a, j] = 0
-        for a, j in active:
+        for a, j in alive:
             T = tight[(a, j)]
             if T.numel() == 0:
                 continue
@@ -166,136 +176,208 @@ def polish_support(
             g = (SD[:, j] * V[:, a]) @ X + lam * w / torch.linalg.vector_norm(w)
             Ct = (S[T, j][:, None] * X[T]).T  # d × |T|
             zt = torch.linalg.lstsq(Ct, g[:, None]).solution[:, 0]
-            neg = zt < -1e-10 * max(float(zt.abs().max()), 1e-300)
-            if bool(neg.any()):
-                tight[(a, j)] = T[~neg]
+            k = int(torch.argmin(zt))
+            if float(zt[k]) < -1e-10 * max(float(zt.abs().max()), 1e-300):
+                keep = torch.ones_like(T, dtype=torch.bool)
+                keep[k] = False
+                tight[(a, j)] = T[keep]
                 changed = True
             zp[T, a, j] = zt.clamp_min(0)
         if changed:
             continue
-        viol = max(0.0, max(float(-rp[:, a, j].min()) for a, j in active))
+        viol = max(0.0, max(float(-rp[:, a, j].min()) for a, j in alive))
         return PolishResult(Wp, bp, zp, F, viol, steps, rnd)
     return None
 
 
-def _solve_face(loss: Loss, X: torch.Tensor, SD: torch.Tensor, Y: torch.Tensor, lam: float,
-                W: torch.Tensor, b: torch.Tensor, active: list, tight: dict, *,
-                fit_bias: bool, max_newton: int) -> tuple | None:
-    """Newton's method on the face program; returns ``(W, b, objective, steps)``."""
-    n, d = X.shape
-    c = W.shape[0]
-    bases, feats, outs, y0, groups = [], [], [], [], []
-    col = 0
-    for a, j in active:
-        N = _null_basis(X[tight[(a, j)]], d)
-        if N.shape[1] == 0:
-            return None  # the face forces this block to zero: leave it to the interior point
-        bases.append(N)
-        feats.append((SD[:, j:j + 1] * X) @ N)
-        outs.append(torch.full((N.shape[1],), a, dtype=torch.long, device=X.device))
-        y0.append(N.T @ W[a, j])
-        groups.append((col, col + N.shape[1]))
-        col += N.shape[1]
-    if fit_bias:
+class _Face:
+    """The face program's pieces that do not change between active-set rounds.
+
+    The design of the active blocks in full coordinates, ``J = [σ_j D_j X]_{j∈J}`` (plus a
+    column of ones per output when the output bias is fitted), and — for a loss with a
+    constant Hessian (squared) — ``Jᵀ H J`` once: a face with null-space bases ``N_j``
+    then has Hessian ``Nᵀ (Jᵀ H J) N`` (small products), not a new ``n``-row product.
+    """
+
+    def __init__(self, loss: Loss, X: torch.Tensor, SD: torch.Tensor, S: torch.Tensor,
+                 Y: torch.Tensor, lam: float, active: list, shape: tuple, *,
+                 fit_bias: bool) -> None:
+        n, d = X.shape
+        self.S = S
+        self.shape = shape
+        self.loss, self.X, self.Y, self.lam, self.fit_bias = loss, X, Y, lam, fit_bias
+        self.c = c = Y.shape[1]
+        self.d = d
+        self.col = {aj: i * d for i, aj in enumerate(active)}
+        cols = [SD[:, j:j + 1] * X for _, j in active]
+        outs = [a for a, _ in active for _ in range(d)]
+        if fit_bias:
+            cols += [torch.ones(n, c, dtype=X.dtype, device=X.device)]
+            outs += list(range(c))
+        self.J = torch.cat(cols, 1)  # (n, |J| d [+ c])
+        self.out = torch.tensor(outs, device=X.device)
+        self.by_out = [(self.out == a).nonzero().flatten() for a in range(c)]
+        self.K_const = self._loss_hessian(None) if loss.name == "squared" else None
+
+    def _loss_hessian(self, Z: torch.Tensor | None) -> torch.Tensor:
+        J, c = self.J, self.c
+        if Z is None:
+            Z = torch.zeros(J.shape[0], c, dtype=J.dtype, device=J.device)
+        Hl = _loss_hessian(self.loss, Z, self.Y)  # (n, c, c)
+        M = J.shape[1]
+        K = torch.zeros(M, M, dtype=J.dtype, device=J.device)
         for a in range(c):
-            feats.append(torch.ones(n, 1, dtype=X.dtype, device=X.device))
-            outs.append(torch.tensor([a], device=X.device))
-            y0.append(b[a:a + 1].clone())
-            col += 1
-    F = torch.cat(feats, 1)  # (n, M)
-    out = torch.cat(outs)
-    y = torch.cat(y0)
-    M = y.numel()
-    by_out = [(out == a).nonzero().flatten() for a in range(c)]
-    # one output: every column feeds it, so no column-gathering copies of F
-    cols = [F] if c == 1 else [F[:, ia] for ia in by_out]
-
-    def outputs(y: torch.Tensor) -> torch.Tensor:
-        ys = [y] if c == 1 else [y[ia] for ia in by_out]
-        return torch.stack([Fa @ ya for Fa, ya in zip(cols, ys)], 1)
-
-    def objective(y: torch.Tensor) -> float:
-        pen = sum(float(torch.linalg.vector_norm(y[s:e])) for s, e in groups)
-        return float(loss.value(outputs(y), Y)) + lam * pen
-
-    def loss_hessian(Z: torch.Tensor) -> torch.Tensor:
-        Hl = _loss_hessian(loss, Z, Y)  # (n, c, c)
-        K = torch.zeros(M, M, dtype=X.dtype, device=X.device)
-        for a in range(c):
+            Ja = J if c == 1 else J[:, self.by_out[a]]
             for a2 in range(c):
                 h = Hl[:, a, a2]
                 if not bool((h != 0).any()):
                     continue
-                if bool((h == h[0]).all()):  # e.g. the squared loss: a constant weight
-                    blk = float(h[0]) * (cols[a].T @ cols[a2])
+                Jb = Ja if a2 == a else J[:, self.by_out[a2]]
+                if bool((h == h[0]).all()):  # a constant weight (the squared loss)
+                    blk = float(h[0]) * (Ja.T @ Jb)
                 else:
-                    blk = cols[a].T @ (h[:, None] * cols[a2])
+                    blk = Ja.T @ (h[:, None] * Jb)
                 if c == 1:
                     K += blk
                 else:
-                    K[by_out[a][:, None], by_out[a2][None, :]] += blk
+                    K[self.by_out[a][:, None], self.by_out[a2][None, :]] += blk
         return K
 
-    const_hessian = loss.name == "squared"
-    K_loss = None
-    f = objective(y)
-    steps = 0
-    while steps < max_newton:
-        steps += 1
-        Z = outputs(y)
-        V = loss.grad(Z, Y)  # (n, c)
-        g = torch.empty(M, dtype=X.dtype, device=X.device)
-        for a in range(c):
-            ga = cols[a].T @ V[:, a]
+    def solve(self, alive: list, tight: dict, w0: dict, b0: torch.Tensor, *,
+              max_newton: int) -> tuple | list | None:
+        """Newton on the face; returns ``(W, b, objective, steps)``, the blocks that are
+        zero on it (their tight rows span every direction, or a step crosses zero), or
+        ``None`` when Newton's method breaks down."""
+        X, d, c, lam = self.X, self.d, self.c, self.lam
+        zero, bases = [], []
+        for aj in alive:
+            N = _null_basis(X[tight[aj]], d)
+            if N.shape[1] == 0:
+                zero.append(aj)
+            bases.append(N)
+        if zero:
+            return zero
+        # T maps the face variables y to the full columns of J: w_j = N_j y_j
+        idx = torch.cat([torch.arange(self.col[aj], self.col[aj] + d, device=X.device)
+                         for aj in alive])
+        if self.fit_bias:
+            nb = len(self.col) * d
+            idx = torch.cat([idx, torch.arange(nb, nb + c, device=X.device)])
+        sizes = [N.shape[1] for N in bases] + ([1] * c if self.fit_bias else [])
+        Tm = torch.block_diag(*bases, *([torch.ones(1, 1, dtype=X.dtype, device=X.device)]
+                                        * (c if self.fit_bias else 0)))
+        Jf = self.J[:, idx]  # (n, m_full)
+        js = torch.tensor([j for _, j in alive], device=X.device)
+        Sa = self.S[:, js]  # (n, |alive|)
+        free_mask = torch.zeros(X.shape[0], len(alive), dtype=torch.bool, device=X.device)
+        for k, aj in enumerate(alive):
+            free_mask[tight[aj], k] = True  # rows of the face: not limited
+        out = self.out[idx]
+        groups, s0 = [], 0
+        for k in sizes[: len(alive)]:
+            groups.append((s0, s0 + k))
+            s0 += k
+        y = Tm.T @ torch.cat([w0[aj] for aj in alive] + ([b0] if self.fit_bias else []))
+
+        def outputs(y: torch.Tensor) -> torch.Tensor:
             if c == 1:
-                g = ga
+                return (Jf @ (Tm @ y))[:, None]
+            Z = torch.zeros(Jf.shape[0], c, dtype=X.dtype, device=X.device)
+            return Z.index_add_(1, out, Jf * (Tm @ y)[None, :])
+
+        def objective(y: torch.Tensor) -> float:
+            pen = sum(float(torch.linalg.vector_norm(y[s:e])) for s, e in groups)
+            return float(self.loss.value(outputs(y), self.Y)) + lam * pen
+
+        K_full = None if self.K_const is None else self.K_const[idx[:, None], idx[None, :]]
+        f = objective(y)
+        steps = 0
+        eye_cache: dict = {}
+        while steps < max_newton:
+            steps += 1
+            Z = outputs(y)
+            V = self.loss.grad(Z, self.Y)  # (n, c)
+            gfull = (Jf * V[:, out]).sum(0) if c > 1 else Jf.T @ V[:, 0]
+            g = Tm.T @ gfull
+            if K_full is None or self.K_const is None:
+                Kf = self._loss_hessian(Z)[idx[:, None], idx[None, :]]
+                if self.K_const is not None:
+                    K_full = Kf
             else:
-                g[by_out[a]] = ga
-        if K_loss is None or not const_hessian:
-            K_loss = loss_hessian(Z)
-        K = K_loss.clone()
-        for s, e in groups:
-            yk = y[s:e]
-            nk = float(torch.linalg.vector_norm(yk))
-            if nk == 0:
+                Kf = K_full
+            K = Tm.T @ Kf @ Tm
+            for s, e in groups:
+                yk = y[s:e]
+                nk = float(torch.linalg.vector_norm(yk))
+                if nk == 0:
+                    return [alive[groups.index((s, e))]]
+                u = yk / nk
+                g[s:e] += lam * u
+                eye = eye_cache.setdefault(e - s, torch.eye(e - s, dtype=X.dtype,
+                                                           device=X.device))
+                K[s:e, s:e] += (lam / nk) * (eye - u[:, None] * u[None, :])
+            K = 0.5 * (K + K.T)
+            K.diagonal().add_(1e-14 * float(K.diagonal().abs().max()))
+            try:
+                L = torch.linalg.cholesky(K)
+                step = -torch.cholesky_solve(g[:, None], L)[:, 0]
+            except RuntimeError:
+                step = -torch.linalg.lstsq(K, g[:, None]).solution[:, 0]
+            # a block whose Newton step crosses the origin is zero at the optimum of the
+            # face (the norm has no radial curvature): drop it and start again without it
+            ny = torch.stack([torch.linalg.vector_norm(y[s:e]) for s, e in groups])
+            ys = torch.stack([(y[s:e] * step[s:e]).sum() for s, e in groups])
+            # the norm has no radial curvature: a step may overshoot through zero. Blocks
+            # already negligible leave the face; otherwise the step is shortened so that
+            # no block loses more than 90 % of its radial extent (a block that is zero at
+            # the face's optimum then shrinks geometrically until it is negligible)
+            tiny = (ny <= 1e-9 * float(ny.max())).nonzero().flatten().tolist()
+            if tiny:
+                return [alive[k] for k in tiny]
+            shrink = ys < 0
+            t_max = 1.0
+            if bool(shrink.any()):
+                t_max = min(1.0, 0.9 * float((ny[shrink] ** 2 / -ys[shrink]).min()))
+            dec = float(-(g * step).sum())
+            if not math.isfinite(dec) or dec < 0:
                 return None
-            u = yk / nk
-            g[s:e] += lam * u
-            K[s:e, s:e] += (lam / nk) * (torch.eye(e - s, dtype=X.dtype, device=X.device)
-                                         - u[:, None] * u[None, :])
-        K = 0.5 * (K + K.T)
-        K.diagonal().add_(1e-14 * float(K.diagonal().abs().max()))
-        try:
-            L = torch.linalg.cholesky(K)
-            step = -torch.cholesky_solve(g[:, None], L)[:, 0]
-        except RuntimeError:
-            step = -torch.linalg.lstsq(K, g[:, None]).solution[:, 0]
-        # a block whose Newton step crosses the origin is zero at the optimum of the face
-        # (the norm has no radial curvature): drop it and start again without it
-        drop = [k for k, (s, e) in enumerate(groups)
-                if float((y[s:e] * (y[s:e] + step[s:e])).sum()) <= 0]
-        if drop:
-            return "drop", drop
-        dec = float(-(g * step).sum())
-        if not math.isfinite(dec) or dec < 0:
-            return None
-        t = 1.0
-        while t > 1e-10:
-            yn = y + t * step
-            fn = objective(yn)
-            if fn <= f - 1e-4 * t * dec or (dec <= 1e-14 * max(abs(f), 1e-300)
-                                            and fn <= f + 1e-15 * abs(f)):
+            # stay feasible (a primal active-set method): the first row of an active
+            # block that the step would cross stops it and joins the face
+            Wc = (Tm @ y)[: len(alive) * d].reshape(len(alive), d)
+            dWc = (Tm @ step)[: len(alive) * d].reshape(len(alive), d)
+            R, dR = Sa * (X @ Wc.T), Sa * (X @ dWc.T)  # (n, |alive|)
+            dR = dR.masked_fill(free_mask, 0.0).clamp(max=0.0)
+            ratio = torch.where(dR < 0, R.clamp_min(0) / -dR, torch.full_like(R, math.inf))
+            t_feas = float(ratio.min())
+            if t_feas <= 1e-12:  # a row of the start is already on its boundary
+                i, k = divmod(int(torch.argmin(ratio)), ratio.shape[1])
+                return "row", self._network(y, Tm, alive, b0), alive[k], i
+            t = min(t_max, t_feas)
+            blocked = t_feas <= t_max
+            while t > 1e-10:
+                yn = y + t * step
+                fn = objective(yn)
+                if fn <= f - 1e-4 * t * dec or (dec <= 1e-14 * max(abs(f), 1e-300)
+                                                and fn <= f + 1e-15 * abs(f)):
+                    break
+                t *= 0.5
+                blocked = False
+            if t <= 1e-10:
                 break
-            t *= 0.5
-        if t <= 1e-10:
-            break
-        y, f = yn, fn
-        if dec <= 1e-20 * max(abs(f), 1e-300) or (t == 1.0 and dec <= 1e-16 * abs(f)):
-            break
-    Wp = torch.zeros_like(W)
-    for (a, j), N, (s, e) in zip(active, bases, groups):
-        Wp[a, j] = N @ y[s:e]
-    bp = b.clone()
-    if fit_bias:
-        bp = y[-c:].clone()
-    return Wp, bp, f, steps
+            y, f = yn, fn
+            if blocked:
+                i, k = divmod(int(torch.argmin(ratio)), ratio.shape[1])
+                return "row", self._network(y, Tm, alive, b0), alive[k], i
+            if dec <= 1e-20 * max(abs(f), 1e-300) or (t == 1.0 and dec <= 1e-16 * abs(f)):
+                break
+        return (*self._network(y, Tm, alive, b0), f, steps)
+
+    def _network(self, y: torch.Tensor, Tm: torch.Tensor, alive: list,
+                 b0: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        d = self.d
+        Wp = torch.zeros(self.shape, dtype=y.dtype, device=y.device)
+        wfull = Tm @ y
+        for k, aj in enumerate(alive):
+            Wp[aj] = wfull[k * d:(k + 1) * d]
+        bp = wfull[len(alive) * d:].clone() if self.fit_bias else b0.clone()
+        return Wp, bp
