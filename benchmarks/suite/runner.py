@@ -202,6 +202,10 @@ def _run_scaling(exp: Experiment, *, device: str, mode: str, solver_names: list[
     for axis, n, p in grid:
         X, y = planted_teacher(int(math.ceil(n / 0.8)), seed=0)
         for kind in ("gated", "relu"):
+            cap = cfg.get("relu_max_patterns")
+            if kind == "relu" and cap is not None and p > cap:
+                log(f"[scaling/{axis}] n={n} p={p} relu: skipped (relu_max_patterns={cap})")
+                continue
             names = [s for s in solver_names if make_solver(s, mode).kinds == (kind,)]
             if not names:
                 continue
