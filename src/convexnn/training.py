@@ -60,7 +60,7 @@ log = logging.getLogger(__name__)
 IPM_MAX_FLOPS = 6e9
 #: the same for gated programs: without cones the method takes ~40 steps from a cold
 #: start (ReLU: ~100), so a costlier step still beats first-order methods to a 1e-6 gap
-#: (n = 10⁴, 400 gates, d = 11: 39 s certified to 1e-8, against 278 s and a 3 % gap
+#: (n = 10⁴, 400 gates, d = 11: 41 s certified to 1e-8, against 278 s and a 3 % gap
 #: with the ReLU budget, where the working set hit its cap and FISTA took over)
 IPM_MAX_FLOPS_GATED = 3e10
 
