@@ -45,6 +45,11 @@ class Loss:
     def grad(self, Z: torch.Tensor, Y: torch.Tensor) -> torch.Tensor:  # pragma: no cover
         raise NotImplementedError
 
+    def hessian(self, Z: torch.Tensor, Y: torch.Tensor) -> torch.Tensor:  # pragma: no cover
+        """Per-sample Hessians w.r.t. the outputs, shape (n, c, c), with the 1/n (the
+        Hessian of :meth:`value` is block diagonal with these blocks)."""
+        raise NotImplementedError
+
     def conjugate(self, V: torch.Tensor, Y: torch.Tensor) -> torch.Tensor:  # pragma: no cover
         """:math:`L^*(V)`, ``+inf`` outside its domain."""
         raise NotImplementedError
@@ -68,6 +73,10 @@ class SquaredLoss(Loss):
     def grad(self, Z: torch.Tensor, Y: torch.Tensor) -> torch.Tensor:
         return (Z - Y) / Z.shape[0]
 
+    def hessian(self, Z: torch.Tensor, Y: torch.Tensor) -> torch.Tensor:
+        n, c = Z.shape
+        return torch.eye(c, dtype=Z.dtype, device=Z.device).expand(n, c, c) / n
+
     def conjugate(self, V: torch.Tensor, Y: torch.Tensor) -> torch.Tensor:
         return (V * Y).sum() + 0.5 * V.shape[0] * (V**2).sum()
 
@@ -84,6 +93,10 @@ class LogisticLoss(Loss):
 
     def grad(self, Z: torch.Tensor, Y: torch.Tensor) -> torch.Tensor:
         return -Y * torch.sigmoid(-Y * Z) / Z.shape[0]
+
+    def hessian(self, Z: torch.Tensor, Y: torch.Tensor) -> torch.Tensor:
+        s = torch.sigmoid(Z * Y)
+        return (s * (1 - s))[:, :, None] / Z.shape[0]
 
     def conjugate(self, V: torch.Tensor, Y: torch.Tensor) -> torch.Tensor:
         n = V.shape[0]
@@ -115,6 +128,10 @@ class SoftmaxLoss(Loss):
 
     def grad(self, Z: torch.Tensor, Y: torch.Tensor) -> torch.Tensor:
         return (torch.softmax(Z, dim=1) - Y) / Z.shape[0]
+
+    def hessian(self, Z: torch.Tensor, Y: torch.Tensor) -> torch.Tensor:
+        P = torch.softmax(Z, dim=1)
+        return (torch.diag_embed(P) - P[:, :, None] * P[:, None, :]) / Z.shape[0]
 
     def conjugate(self, V: torch.Tensor, Y: torch.Tensor) -> torch.Tensor:
         n = V.shape[0]

@@ -35,3 +35,21 @@ def test_fenchel_young_equality_at_the_gradient(seed):
         V2 = loss.center(V, Y_) * 0.5
         assert float(loss.value(Z_, Y_) + loss.conjugate(V2, Y_)) >= float((Z_ * V2).sum()) - 1e-12
         assert abs(float(loss.center(V, Y_).sum(dim=0).abs().max())) < 1e-10
+
+
+@settings(max_examples=20, deadline=None)
+@given(seed=st.integers(0, 10**6))
+def test_loss_hessians_are_the_blocks_of_autograds(seed):
+    g = torch.Generator().manual_seed(seed)
+    n = 5
+    Z = torch.randn(n, 1, generator=g, dtype=torch.float64)
+    y = torch.sign(torch.randn(n, 1, generator=g, dtype=torch.float64))
+    Zc = torch.randn(n, 3, generator=g, dtype=torch.float64)
+    Yc = torch.nn.functional.one_hot(torch.randint(0, 3, (n,), generator=g), 3).double()
+    for loss, Z_, Y_ in [(SquaredLoss(), Z, Z * 0.3 + 1), (LogisticLoss(), Z, y),
+                         (SoftmaxLoss(), Zc, Yc)]:
+        c = Z_.shape[1]
+        full = torch.autograd.functional.hessian(lambda z: loss.value(z, Y_), Z_)
+        full = full.reshape(n * c, n * c)
+        blocks = torch.block_diag(*loss.hessian(Z_, Y_))
+        assert torch.allclose(full, blocks, atol=1e-12), loss.name

@@ -75,7 +75,7 @@ def test_gated_newton_step_solves_the_system():
     Bd = (lam / ts)[:, None, None] * torch.eye(d, dtype=torch.float64) - (
         lam * lam / (ts * ts * s))[:, None, None] * W[:, :, None] * W[:, None, :]
     Z = torch.randn(25, 1, generator=gen, dtype=torch.float64)
-    Hl = pd_mod._loss_hessian("logistic", Z, prob.Y)
+    Hl = prob.loss.hessian(Z, prob.Y)
     newton = pd_mod._Newton(prob, X, SD, Hl, Bd, {}, (ts / lam, W, nu))
     assert newton.mode == "woodbury"
     J = torch.cat([(SD[:, :, None] * X[:, None, :]).reshape(25, B * d),

@@ -96,18 +96,6 @@ def weighted_block_grams(X: torch.Tensor, wgt: torch.Tensor, cache: dict) -> tor
     return G
 
 
-def _loss_hessian(name: str, Z: torch.Tensor, Y: torch.Tensor) -> torch.Tensor:
-    """Per-sample Hessian of the loss w.r.t. the outputs, shape (n, c, c), with the 1/n."""
-    n, c = Z.shape
-    if name == "squared":
-        return torch.eye(c, dtype=Z.dtype, device=Z.device).expand(n, c, c) / n
-    if name == "logistic":
-        s = torch.sigmoid(Z * Y)
-        return (s * (1 - s))[:, :, None] / n
-    P = torch.softmax(Z, dim=1)
-    return (torch.diag_embed(P) - P[:, :, None] * P[:, None, :]) / n
-
-
 def newton_cost(n: int, c: int, p: int, d: int, *, gated: bool = False) -> tuple[float, str]:
     """Flops of one Newton step and the factorization used (``"dense"``/``"woodbury"``).
 
@@ -445,7 +433,7 @@ def primal_dual(
         if cons:
             r = Sc * P
         Vg = loss.grad(Z, Y)  # (n, c)
-        Hl = _loss_hessian(loss.name, Z, Y)
+        Hl = loss.hessian(Z, Y)
         _, ts, sq = _smoothed_norm(W, lam, nu)
         coef = Vg[:, :, None] * SDc  # (n, c, p)
         if cons:
@@ -566,7 +554,7 @@ def _refit_bias(loss, Z0: torch.Tensor, Y: torch.Tensor, b: torch.Tensor) -> tor
     for _ in range(50):
         Z = Z0 + b
         g = loss.grad(Z, Y).sum(0)
-        H = _loss_hessian(loss.name, Z, Y).sum(0)
+        H = loss.hessian(Z, Y).sum(0)
         H = H + 1e-12 * torch.eye(H.shape[0], dtype=H.dtype, device=H.device)
         step = torch.linalg.lstsq(H, g[:, None]).solution[:, 0]
         b = b - step

@@ -56,12 +56,6 @@ class PolishResult:
     rounds: int
 
 
-def _loss_hessian(loss: Loss, Z: torch.Tensor, Y: torch.Tensor) -> torch.Tensor:
-    from convexnn.solvers._primal_dual import _loss_hessian as lh
-
-    return lh(loss.name, Z, Y)
-
-
 def _tight_rows(r: torch.Tensor, z: torch.Tensor, d: int) -> torch.Tensor:
     """Rows guessed tight: ``z/r`` above 1 and within 10⁶ of the largest, at most ``d − 1``
     (a non-zero block of generic data lies on at most ``d − 1`` of its rows' hyperplanes)."""
@@ -223,7 +217,7 @@ class _Face:
         J, c = self.J, self.c
         if Z is None:
             Z = torch.zeros(J.shape[0], c, dtype=J.dtype, device=J.device)
-        Hl = _loss_hessian(self.loss, Z, self.Y)  # (n, c, c)
+        Hl = self.loss.hessian(Z, self.Y)  # (n, c, c)
         M = J.shape[1]
         K = torch.zeros(M, M, dtype=J.dtype, device=J.device)
         for a in range(c):
