@@ -91,6 +91,7 @@ def polish_support(
     fit_bias: bool,
     max_rounds: int = 64,
     max_newton: int = 60,
+    max_total_newton: int = 150,
 ) -> PolishResult | None:
     """Polish an interior solution ``(W, b, z)`` of the ReLU program on its face.
 
@@ -99,6 +100,9 @@ def polish_support(
     X : (n, d) float64; SD : (n, p) ``σ_j D_j``; S : (n, p) ``2D_j − I``; Y : (n, c).
     W : (c, p, d), b : (c,), z : (n, c, p)
         Interior-point solution and cone multipliers.
+    max_rounds, max_newton, max_total_newton : int
+        Active-set rounds, Newton steps per round, Newton steps in all (at most 25 when
+        the loss Hessian is not constant).
 
     Returns
     -------
@@ -120,11 +124,17 @@ def polish_support(
     b_cur = b.clone()
     scale = float(torch.linalg.vector_norm(X, dim=1).max())
     feas_tol = 1e-12 * scale * float(norms.max())
+    total_steps = 0
+    if face.K_const is None:
+        # every Newton step re-forms the loss Hessian over the active columns (n (|J| d)²
+        # flops): a few rounds only, the polish must stay cheap next to the interior point
+        max_total_newton = min(max_total_newton, 25)
     for rnd in range(1, max_rounds + 1):
         alive = [aj for aj in active if aj in tight]
-        if not alive:
+        if not alive or total_steps >= max_total_newton:
             return None
         out = face.solve(alive, tight, w_start, b_cur, max_newton=max_newton)
+        total_steps += face.last_steps
         if out is None:
             log.debug("polish: the face program failed in round %d", rnd)
             return None
@@ -237,8 +247,16 @@ class _Face:
                     K[self.by_out[a][:, None], self.by_out[a2][None, :]] += blk
         return K
 
+    last_steps = 0
+
     def solve(self, alive: list, tight: dict, w0: dict, b0: torch.Tensor, *,
               max_newton: int) -> tuple | list | None:
+        self.last_steps = 0
+        out = self._solve(alive, tight, w0, b0, max_newton=max_newton)
+        return out
+
+    def _solve(self, alive: list, tight: dict, w0: dict, b0: torch.Tensor, *,
+               max_newton: int) -> tuple | list | None:
         """Newton on the face; returns ``(W, b, objective, steps)``, the blocks that are
         zero on it (their tight rows span every direction, or a step crosses zero), or
         ``None`` when Newton's method breaks down."""
@@ -283,23 +301,44 @@ class _Face:
             pen = sum(float(torch.linalg.vector_norm(y[s:e])) for s, e in groups)
             return float(self.loss.value(outputs(y), self.Y)) + lam * pen
 
-        K_full = None if self.K_const is None else self.K_const[idx[:, None], idx[None, :]]
+        A = len(alive)
+        Npad = torch.zeros(A, d, d, dtype=X.dtype, device=X.device)
+        for k, N in enumerate(bases):
+            Npad[k, :, : N.shape[1]] = N
+        keep = torch.cat([torch.arange(k * d, k * d + N.shape[1], device=X.device)
+                          for k, N in enumerate(bases)]
+                         + ([torch.arange(A * d, A * d + c, device=X.device)]
+                            if self.fit_bias else []))
+
+        def project(Kf: torch.Tensor) -> torch.Tensor:
+            """``Tmᵀ Kf Tm`` block by block (``Tm`` is block diagonal): A² d³ flops."""
+            nb = A * d
+            K4 = Kf[:nb, :nb].reshape(A, d, A, d)
+            P = torch.einsum("kai,kalb,lbj->kilj", Npad, K4, Npad).reshape(nb, nb)
+            if self.fit_bias:
+                cross = torch.einsum("kai,kab->kib", Npad,
+                                     Kf[:nb, nb:].reshape(A, d, -1)).reshape(nb, -1)
+                P = torch.cat([torch.cat([P, cross], 1),
+                               torch.cat([cross.T, Kf[nb:, nb:]], 1)], 0)
+            return P[keep[:, None], keep[None, :]]
+
+        K_face = None  # the loss part, fixed for a constant loss Hessian
+        if self.K_const is not None:
+            K_face = project(self.K_const[idx[:, None], idx[None, :]])
         f = objective(y)
         steps = 0
         eye_cache: dict = {}
         while steps < max_newton:
             steps += 1
+            self.last_steps = steps
             Z = outputs(y)
             V = self.loss.grad(Z, self.Y)  # (n, c)
             gfull = (Jf * V[:, out]).sum(0) if c > 1 else Jf.T @ V[:, 0]
             g = Tm.T @ gfull
-            if K_full is None or self.K_const is None:
-                Kf = self._loss_hessian(Z)[idx[:, None], idx[None, :]]
-                if self.K_const is not None:
-                    K_full = Kf
+            if K_face is not None:
+                K = K_face.clone()
             else:
-                Kf = K_full
-            K = Tm.T @ Kf @ Tm
+                K = project(self._loss_hessian(Z)[idx[:, None], idx[None, :]])
             for s, e in groups:
                 yk = y[s:e]
                 nk = float(torch.linalg.vector_norm(yk))
