@@ -49,7 +49,7 @@ def test_loss_hessians_are_the_blocks_of_autograds(seed):
     for loss, Z_, Y_ in [(SquaredLoss(), Z, Z * 0.3 + 1), (LogisticLoss(), Z, y),
                          (SoftmaxLoss(), Zc, Yc)]:
         c = Z_.shape[1]
-        full = torch.autograd.functional.hessian(lambda z: loss.value(z, Y_), Z_)
+        full = torch.autograd.functional.hessian(lambda z, f=loss, t=Y_: f.value(z, t), Z_)
         full = full.reshape(n * c, n * c)
         blocks = torch.block_diag(*loss.hessian(Z_, Y_))
         assert torch.allclose(full, blocks, atol=1e-12), loss.name
