@@ -17,17 +17,20 @@ def test_group_prox_moreau_identity(lam, step, seed):
     assert torch.allclose(lhs, W, atol=1e-12)
 
 
-@settings(max_examples=30, deadline=None)
-@given(seed=st.integers(0, 10**6))
-def test_fenchel_young_equality_at_the_gradient(seed):
+def _loss_cases(seed: int, n: int) -> list:
+    """(loss, outputs, targets) for the squared, logistic and softmax losses."""
     g = torch.Generator().manual_seed(seed)
-    n = 7
     Z = torch.randn(n, 1, generator=g, dtype=torch.float64)
     y = torch.sign(torch.randn(n, 1, generator=g, dtype=torch.float64))
     Zc = torch.randn(n, 3, generator=g, dtype=torch.float64)
     Yc = torch.nn.functional.one_hot(torch.randint(0, 3, (n,), generator=g), 3).double()
-    for loss, Z_, Y_ in [(SquaredLoss(), Z, Z * 0.3 + 1), (LogisticLoss(), Z, y),
-                         (SoftmaxLoss(), Zc, Yc)]:
+    return [(SquaredLoss(), Z, Z * 0.3 + 1), (LogisticLoss(), Z, y), (SoftmaxLoss(), Zc, Yc)]
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 10**6))
+def test_fenchel_young_equality_at_the_gradient(seed):
+    for loss, Z_, Y_ in _loss_cases(seed, 7):
         V = loss.grad(Z_, Y_)
         lhs = loss.value(Z_, Y_) + loss.conjugate(V, Y_)
         assert abs(float(lhs - (Z_ * V).sum())) < 1e-10
@@ -40,14 +43,8 @@ def test_fenchel_young_equality_at_the_gradient(seed):
 @settings(max_examples=20, deadline=None)
 @given(seed=st.integers(0, 10**6))
 def test_loss_hessians_are_the_blocks_of_autograds(seed):
-    g = torch.Generator().manual_seed(seed)
     n = 5
-    Z = torch.randn(n, 1, generator=g, dtype=torch.float64)
-    y = torch.sign(torch.randn(n, 1, generator=g, dtype=torch.float64))
-    Zc = torch.randn(n, 3, generator=g, dtype=torch.float64)
-    Yc = torch.nn.functional.one_hot(torch.randint(0, 3, (n,), generator=g), 3).double()
-    for loss, Z_, Y_ in [(SquaredLoss(), Z, Z * 0.3 + 1), (LogisticLoss(), Z, y),
-                         (SoftmaxLoss(), Zc, Yc)]:
+    for loss, Z_, Y_ in _loss_cases(seed, n):
         c = Z_.shape[1]
         full = torch.autograd.functional.hessian(lambda z, f=loss, t=Y_: f.value(z, t), Z_)
         full = full.reshape(n * c, n * c)
