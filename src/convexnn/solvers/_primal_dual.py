@@ -31,7 +31,8 @@ is solved along the central path of the barrier
 (cost :math:`(B d)^3/3`), and through the Woodbury identity otherwise (one output:
 :math:`n^2 B d + n^3/3`): a step costs the smaller of the two. The multipliers ``z``
 are the cone multipliers μ that the certificate uses. The gap measure is
-:math:`r^\top z + 2B\nu` (each smoothed norm is a barrier of degree 2).
+:math:`r^\top z + 2B\nu` (each smoothed norm is a barrier of degree 2). ReLU solutions
+are finished on their active face by :func:`convexnn.solvers._support_polish.polish_support`.
 """
 
 from __future__ import annotations

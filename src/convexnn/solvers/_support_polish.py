@@ -19,10 +19,11 @@ of the tight rows :math:`X_{T_j}`, :math:`w_j = N_j y_j` and the face program is
 smooth near a solution with every :math:`y_j \ne 0`: a few Newton steps solve it to
 machine precision. The cone multipliers of the tight rows follow from stationarity,
 :math:`X_{T_j}^\top (s \circ z_{T_j}) = (\mathcal A^\top V)_j + \lambda w_j/\|w_j\|`
-(least squares). The guess is corrected like an active-set method: a row that becomes
-infeasible joins :math:`T_j`, a row with a negative multiplier leaves it. The result is
-used only when it is feasible, has non-negative multipliers and is not worse than the
-interior point; the caller also compares dual feasibility.
+(least squares). The guess is corrected as in a primal active-set method: Newton steps
+stay feasible, a row that stops a step joins :math:`T_j`, a row with a negative multiplier
+leaves it, a block shrinking to nothing leaves :math:`J`. The result is used only when it
+is feasible, has non-negative multipliers and is not worse than the interior point; the
+interior point stays a second dual candidate for the certificate.
 """
 
 from __future__ import annotations
@@ -142,7 +143,7 @@ def polish_support(
             for aj in out:
                 del tight[aj]
             continue
-        if out[0] == "row":  # a row of this block stopped the step: it joins the face
+        if isinstance(out[0], str):  # ("row", ...): a row stopped the step, it joins the face
             (Wr, br), aj, i = out[1], out[2], out[3]
             w_start = {a: Wr[a] for a in alive}
             b_cur = br
@@ -247,19 +248,15 @@ class _Face:
                     K[self.by_out[a][:, None], self.by_out[a2][None, :]] += blk
         return K
 
-    last_steps = 0
-
     def solve(self, alive: list, tight: dict, w0: dict, b0: torch.Tensor, *,
               max_newton: int) -> tuple | list | None:
+        """Newton on the face from the feasible ``(w0, b0)``. Returns
+        ``(W, b, objective, steps)`` at the face's optimum; ``("row", (W, b), block, i)``
+        when row ``i`` of ``block`` stopped a step (at the feasible point reached); the
+        blocks that are zero on the face (their tight rows span every direction, or they
+        shrank to nothing); or ``None`` when Newton's method breaks down.
+        ``last_steps`` counts the Newton steps taken."""
         self.last_steps = 0
-        out = self._solve(alive, tight, w0, b0, max_newton=max_newton)
-        return out
-
-    def _solve(self, alive: list, tight: dict, w0: dict, b0: torch.Tensor, *,
-               max_newton: int) -> tuple | list | None:
-        """Newton on the face; returns ``(W, b, objective, steps)``, the blocks that are
-        zero on it (their tight rows span every direction, or a step crosses zero), or
-        ``None`` when Newton's method breaks down."""
         X, d, c, lam = self.X, self.d, self.c, self.lam
         zero, bases = [], []
         for aj in alive:
