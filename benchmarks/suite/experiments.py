@@ -113,13 +113,14 @@ def _accuracy(mode: str) -> Experiment:
         probs = (ProblemSpec("digits", "relu", "softmax", lam=1e-3, n_gates=10, max_n=300),)
     else:
         n, p = (2000, 50) if mode == "small" else (None, 200)
-        probs = (
-            ProblemSpec("mnist", "relu", "softmax", lam=1e-4, n_gates=p, max_n=n),
-            ProblemSpec("keel:letter", "relu", "softmax", lam=1e-4, n_gates=p,
-                        max_n=None if n is None else 2 * n),
+        probs = tuple(
+            ProblemSpec(ds, kind, "softmax", lam=1e-4, n_gates=p, max_n=m)
+            for ds, m in (("mnist", n), ("keel:letter", None if n is None else 2 * n))
+            # gated: the exact vector-output (nuclear-norm) program; ReLU: the separable one
+            for kind in ("relu", "gated")
         )
     return Experiment("accuracy", "6: test accuracy, convex vs Adam (MNIST subset, letter)",
-                      probs, ("convexnn_relu", "torch_adam"), repetitions=1)
+                      probs, ("convexnn_relu", "convexnn_gated", "torch_adam"), repetitions=1)
 
 
 def _scaling(mode: str) -> Experiment:

@@ -113,6 +113,13 @@ def _cone_block_bounds(
     return best  # (c, p)
 
 
+def _spectral_norms(G: torch.Tensor) -> torch.Tensor:
+    """Spectral norm of each pattern's ``c × d`` matrix ``G[:, j, :]``, shape (p,)."""
+    if G.numel() == 0:
+        return G.new_zeros(G.shape[1])
+    return torch.linalg.matrix_norm(G.transpose(0, 1), ord=2)
+
+
 def _maximize_scale(loss: Loss, V: torch.Tensor, Y: torch.Tensor, s_max: float) -> tuple[
     float, float
 ]:
@@ -163,23 +170,33 @@ def dual_bound(
 ) -> DualBound:
     """Lower bound on the program's optimum from the outputs ``Z`` (n × c) of a fit.
 
-    ``combine_outputs`` (ReLU, c > 1, blocks laid out as ``[u blocks, v blocks]``) bounds
-    :math:`\\|V^\\top (Xu)_+\\|_2` instead of each output separately, which makes the bound
-    valid for networks whose neurons feed every output (SPEC §5 vector output).
+    ``combine_outputs`` (c > 1) bounds :math:`\\|V^\\top (Xu)_+\\|_2` instead of each output
+    separately, which makes the bound valid for networks whose neurons feed every output
+    (SPEC §5 vector output). Gated programs (the nuclear-norm program,
+    :class:`convexnn.penalties.GroupNuclear`): the spectral norm
+    :math:`\\|(D_j X)^\\top V\\|_2` of each pattern. ReLU programs (blocks laid out as
+    ``[u blocks, v blocks]``): per pattern, the smaller of two valid bounds on
+    :math:`\\max_{u \\in K_j, \\|u\\| \\le 1} \\|V^\\top D_j X u\\|_2` — the ℓ2 norm over
+    outputs of the per-output cone bounds, and the spectral norm (which drops the cone).
     """
     with torch.no_grad():
         V = loss.grad(Z, Y)
         if fit_bias:
             V = loss.center(V, Y)
         G = op.rmatvec(V)  # (c, p, d)
+        vector = combine_outputs and op.c > 1
         if constrained:
             blocks = _cone_block_bounds(op, G, mu, cone_iters)
+        elif vector:
+            blocks = _spectral_norms(G)[None, :]
         else:
             blocks = torch.linalg.vector_norm(G, dim=-1)
-        if combine_outputs and constrained and op.c > 1:
+        if vector and constrained:
             half = op.p // 2
             per = torch.maximum(blocks[:, :half], blocks[:, half:])
-            nu = float(torch.linalg.vector_norm(per, dim=0).max()) if per.numel() else 0.0
+            per = torch.minimum(torch.linalg.vector_norm(per, dim=0),
+                                _spectral_norms(G[:, :half]))
+            nu = float(per.max()) if per.numel() else 0.0
         else:
             nu = float(blocks.max()) if blocks.numel() else 0.0
         s_max = lam / nu if nu > 0 else 1e12

@@ -22,6 +22,18 @@ from convexnn.patterns._pattern_set import dedup_columns
 __all__ = ["find_violating_gates"]
 
 
+def _spectral_values(X: torch.Tensor, M: torch.Tensor, V: torch.Tensor,
+                     max_entries: int = 2**24) -> torch.Tensor:
+    """:math:`\\|X^\\top \\operatorname{diag}(m_b) V\\|_2` for every column ``m_b`` of ``M``."""
+    n, c = V.shape
+    step = max(1, max_entries // max(1, n * c))
+    out = []
+    for s in range(0, M.shape[1], step):
+        DV = M[:, s:s + step].T[:, :, None] * V[None]  # (B, n, c)
+        out.append(torch.linalg.matrix_norm(DV.transpose(1, 2) @ X, ord=2))
+    return torch.cat(out) if out else X.new_zeros(0)
+
+
 def find_violating_gates(
     X: torch.Tensor,
     V: torch.Tensor,
@@ -29,6 +41,7 @@ def find_violating_gates(
     *,
     gated: bool,
     generator: torch.Generator,
+    vector: bool = False,
     n_starts: int = 256,
     n_steps: int = 25,
     extra_starts: torch.Tensor | None = None,
@@ -38,7 +51,10 @@ def find_violating_gates(
     """Gates (k, d) of neurons with dual value above ``λ(1 + margin)`` and their values.
 
     Each returned gate lies strictly inside its chamber (a tiny random perturbation of
-    the ascent's end point), so it can seed interior-point solvers.
+    the ascent's end point), so it can seed interior-point solvers. ``vector`` (gated,
+    nuclear-norm program): the dual value of a gate is the spectral norm
+    :math:`\\|(D X)^\\top V\\|_2`; the ascent runs along each output and along the top
+    right singular vectors of ``V``.
     """
     n, d = X.shape
     starts = [torch.randn(n_starts, d, generator=generator, dtype=X.dtype, device=X.device)]
@@ -50,9 +66,13 @@ def find_violating_gates(
     U0 = torch.cat(starts)
     U0 = U0 / torch.linalg.vector_norm(U0, dim=1, keepdim=True).clamp_min(1e-300)
     found_g, found_v = [], []
-    for k in range(V.shape[1]):
+    dirs = [V[:, k] for k in range(V.shape[1])]
+    if vector and V.shape[1] > 1:
+        _, _, Vh = torch.linalg.svd(V, full_matrices=False)
+        dirs += [V @ Vh[k] for k in range(min(3, Vh.shape[0]))]
+    for v0 in dirs:
         for s in (1.0, -1.0):
-            v = s * V[:, k]
+            v = s * v0
             U = U0
             for _ in range(n_steps):
                 M = (X @ U.T >= 0).to(X.dtype)  # (n, B)
@@ -64,7 +84,9 @@ def find_violating_gates(
                                       device=X.device)
             U = U / torch.linalg.vector_norm(U, dim=1, keepdim=True).clamp_min(1e-300)
             M = (X @ U.T >= 0).to(X.dtype)
-            if gated:
+            if gated and vector:
+                val = _spectral_values(X, M, V)
+            elif gated:
                 val = torch.linalg.vector_norm((M * v[:, None]).T @ X, dim=1)
             else:
                 val = (M * (X @ U.T) * v[:, None]).sum(dim=0)

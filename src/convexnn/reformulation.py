@@ -11,6 +11,12 @@ Network: ``f(x) = Σ_j (x̃ᵀ w̃_j)_+ α_j + b`` with ``α_j ∈ R^c``.
   For feasible blocks (``w ∈ K_j``) the network's SPEC §1 objective equals
   :math:`P_c(W, b)` exactly: :math:`(X\tilde w)_+ = D_j X \tilde w` and
   :math:`\tfrac12(\|\tilde w\|^2 + \|\alpha\|^2) = \|w\|`.
+- :func:`convex_to_network` with ``vector=True`` (gated vector outputs, the nuclear-norm
+  program of :class:`convexnn.penalties.GroupNuclear`): a block is the ``c × d̃`` matrix
+  :math:`W_j = \sum_k s_k a_k b_k^\top` (SVD); each singular triple becomes a neuron
+  :math:`\tilde w = \sqrt{s_k}\, b_k`, :math:`\alpha = \sqrt{s_k}\, a_k` with the block's
+  gate, so the outputs are unchanged and :math:`\tfrac12\sum_k(\|\tilde w\|^2 +
+  \|\alpha\|^2) = \sum_k s_k = \|W_j\|_*`.
 - :func:`network_to_convex` — the reverse: each neuron becomes one block per output,
   :math:`w = \tilde w |\alpha_c|` with its own pattern :math:`1[X\tilde w \ge 0]` and
   sign of :math:`\alpha_c`. With one output its convex objective is never above the
@@ -62,12 +68,20 @@ def convex_to_network(
     fit_intercept: bool,
     gates: torch.Tensor | None = None,
     threshold: float = 0.0,
+    vector: bool = False,
 ) -> Network:
     """Recover the network of the convex solution (blocks with norm > ``threshold``).
 
     With ``gates`` (one per block), a gated network is returned: neuron ``j`` keeps the
-    gate of its block.
+    gate of its block. ``vector=True`` (gated only) reads each block as one ``c × d̃``
+    matrix and returns a neuron per singular value above ``threshold`` and above
+    round-off (``eps · max(c, d̃)`` times the largest).
     """
+    if vector:
+        if gates is None:
+            raise ValueError("vector=True needs the gates of a gated program")
+        return _vector_to_network(W, b, signs, gates, fit_intercept=fit_intercept,
+                                  threshold=threshold)
     c, q, dt = W.shape
     norms = torch.linalg.vector_norm(W, dim=-1)  # (c, q)
     keep = torch.nonzero(norms > threshold)  # (m, 2): (output, block)
@@ -86,6 +100,32 @@ def convex_to_network(
         W1, b1 = wt.T.contiguous(), torch.zeros(m, dtype=W.dtype, device=W.device)
     g = gates[blk_idx].contiguous() if gates is not None else None
     return Network(W1, b1, W2, b.clone(), g)
+
+
+def _vector_to_network(W: torch.Tensor, b: torch.Tensor, signs: torch.Tensor,
+                       gates: torch.Tensor, *, fit_intercept: bool,
+                       threshold: float) -> Network:
+    c, q, dt = W.shape
+    if q == 0:
+        U = W.new_zeros(0, c, 0)
+        S = W.new_zeros(0, 0)
+        Vh = W.new_zeros(0, 0, dt)
+    else:
+        U, S, Vh = torch.linalg.svd(W.transpose(0, 1), full_matrices=False)  # (q,c,r)...
+    # singular values at round-off level (relative to the largest) are not neurons
+    rel = torch.finfo(W.dtype).eps * max(c, dt)
+    cut = max(float(threshold), rel * float(S.max()) if S.numel() else 0.0)
+    keep = torch.nonzero(S > cut)  # (m, 2): (block, singular index)
+    blk, k = keep[:, 0], keep[:, 1]
+    root = torch.sqrt(S[blk, k])
+    wt = Vh[blk, k, :] * root[:, None]  # (m, d̃)
+    alpha = U[blk, :, k] * (root * signs.to(W.dtype)[blk])[:, None]  # (m, c)
+    m = wt.shape[0]
+    if fit_intercept:
+        W1, b1 = wt[:, :-1].T.contiguous(), wt[:, -1].contiguous()
+    else:
+        W1, b1 = wt.T.contiguous(), torch.zeros(m, dtype=W.dtype, device=W.device)
+    return Network(W1, b1, alpha.contiguous(), b.clone(), gates[blk].contiguous())
 
 
 def network_to_convex(net: Network, X_aug: torch.Tensor, *, fit_intercept: bool) -> ConvexVariables:

@@ -39,7 +39,7 @@ from convexnn.patterns import (
     sample_patterns,
 )
 from convexnn.patterns._pattern_set import _column_hash
-from convexnn.penalties import GroupL2
+from convexnn.penalties import GroupL2, penalty_for
 from convexnn.reformulation import Network, convex_to_network, network_to_convex
 from convexnn.solvers import (
     ConvexProblem,
@@ -118,7 +118,10 @@ def _problem(
     else:
         masks, signs, gates = ps.masks, None, ps.gates
     op = PatternOperator(X_aug, masks, signs, n_outputs=Y.shape[1])
-    return ConvexProblem(op, Y, loss, GroupL2(lam), fit_bias=fit_bias, constrained=relu,
+    # gated with several outputs: the exact vector-output program (nuclear norm); ReLU
+    # keeps the separable program (its vector-output program is copositive, SPEC §5)
+    penalty = penalty_for(lam, n_outputs=Y.shape[1], vector_outputs=not relu)
+    return ConvexProblem(op, Y, loss, penalty, fit_bias=fit_bias, constrained=relu,
                          gates=gates)
 
 
@@ -127,7 +130,7 @@ def _inner(sub: ConvexProblem, W0: torch.Tensor, b0: torch.Tensor, mu0: torch.Te
            step_callback: Callable[[dict], Any] | None = None) -> SolverResult:
     n, d = sub.op.X.shape
     cost, _ = newton_cost(n, sub.op.c, sub.op.p, d, gated=not sub.constrained)
-    if cost <= _ipm_budget(not sub.constrained) and (
+    if isinstance(sub.penalty, GroupL2) and cost <= _ipm_budget(not sub.constrained) and (
             sub.gates is not None or not sub.constrained):
         try:
             return primal_dual(sub, W0, b0, mu0, tol=min(tol, 1e-7), max_iter=max(200, max_iter),
@@ -378,8 +381,8 @@ def fit_convex_network(
         for grow_round in range(max_grow_rounds + 1):
             problem = _problem(X_aug, ps, Y, loss, lam, relu=relu, fit_bias=fit_intercept)
             cap: int | None = _max_ipm_blocks(n, Y.shape[1], X_aug.shape[1], gated=not relu)
-            if cap is not None and cap < 16:  # too large for Newton: first-order, no cap
-                cap = None
+            if cap is not None and (cap < 16 or problem.penalty.couples_outputs):
+                cap = None  # too large for Newton, or nuclear norm: first-order, no cap
             P_all = problem.op.p
             # the first solve, if small enough for one Newton solve over every block, takes
             # them all; later (growth) rounds start from the active blocks and violators
@@ -409,6 +412,7 @@ def fit_convex_network(
             active = torch.linalg.vector_norm(W, dim=-1).amax(dim=0) > 0
             starts = problem.gates[active] if problem.gates is not None else None
             new_g, vals = find_violating_gates(X_aug, V, lam, gated=not relu,
+                                               vector=problem.penalty.couples_outputs,
                                                generator=generator, extra_starts=starts)
             added = 0
             if new_g.shape[0]:
@@ -447,7 +451,8 @@ def fit_convex_network(
                 relu and problem.max_violation(W) > 1e-6):
             W, b = Ws, b_seed.clone()
     signs = problem.op.sign
-    net = convex_to_network(W, b, signs, fit_intercept=fit_intercept,
+    vector = problem.penalty.couples_outputs
+    net = convex_to_network(W, b, signs, fit_intercept=fit_intercept, vector=vector,
                             gates=None if relu else problem.gates)
     Z_net, objective = _score(net, X, Y, loss, lam, fit_intercept)
     # every dual point gives a valid lower bound; the best one is kept
@@ -459,6 +464,8 @@ def fit_convex_network(
     # interior points leave inactive neurons at the barrier's scale: prune them when that
     # does not raise the objective (the certificate is computed on what is returned)
     norms = torch.linalg.vector_norm(W, dim=-1)
+    if vector:  # a block is the whole c × d matrix of its pattern
+        norms = torch.linalg.vector_norm(norms, dim=0, keepdim=True).expand_as(norms)
     if norms.numel() and bool((norms > 0).any()):
         thr = 1e-6 * max(1.0, float(norms.max()))
         W_p = torch.where((norms <= thr)[:, :, None], torch.zeros_like(W), W)
@@ -466,7 +473,7 @@ def fit_convex_network(
         if fit_intercept:  # the output bias is unconstrained: re-fit it to the pruned W
             b_p = _refit_bias(loss, problem.op.matvec(W_p.to(X.dtype)).double(), Y.double(),
                               b.double()).to(b.dtype)
-        net_p = convex_to_network(W_p, b_p, signs, fit_intercept=fit_intercept,
+        net_p = convex_to_network(W_p, b_p, signs, fit_intercept=fit_intercept, vector=vector,
                                   gates=None if relu else problem.gates)
         Z_p, obj_p = _score(net_p, X, Y, loss, lam, fit_intercept)
         if net_p.n_neurons < net.n_neurons and obj_p <= objective:
@@ -487,13 +494,14 @@ def fit_convex_network(
     big = problem.op.X.shape[0] * problem.op.p * problem.op.c
     lower = max(
         dual_bound(loss, Y, Z, problem.op, lam, fit_bias=fit_intercept, constrained=relu,
-                   mu=mu, combine_outputs=relu and Y.shape[1] > 1,
+                   mu=mu, combine_outputs=Y.shape[1] > 1,
                    cone_iters=200 if big < 2_000_000 else 30).lower_bound
         for Z, mu in Z_dual
     )
     viol = problem.max_violation(W) if relu else 0.0
     cert = make_certificate(objective, lower, exact=exact, max_violation=viol,
                             n_patterns=ps.n_patterns)
+    converged = converged or cert.rel_gap <= tol  # the returned network meets tol
     if not converged and not interrupted:
         warnings.warn(
             f"The solver stopped after {total_iter} iterations (max_iter={max_iter}) with a "

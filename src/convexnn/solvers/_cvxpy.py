@@ -55,7 +55,11 @@ def cvxpy_reference(problem: ConvexProblem, *, solver: str | None = None,
         data = (cp.sum(cp.log_sum_exp(Zm, axis=1)) - cp.sum(cp.multiply(Y, Zm))) / n
     else:  # pragma: no cover
         raise SolverError(f"cvxpy_reference does not know the loss {name!r}.")
-    reg = problem.lam * sum(cp.sum(cp.norm(Ws[k], 2, axis=1)) for k in range(c))
+    if problem.penalty.couples_outputs:  # nuclear norm of each pattern's c × d matrix
+        reg = problem.lam * sum(
+            cp.normNuc(cp.vstack([Ws[k][j:j + 1, :] for k in range(c)])) for j in range(p))
+    else:
+        reg = problem.lam * sum(cp.sum(cp.norm(Ws[k], 2, axis=1)) for k in range(c))
     prob = cp.Problem(cp.Minimize(data + reg), cons)
     installed = cp.installed_solvers()
     if solver is None:

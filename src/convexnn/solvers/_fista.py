@@ -39,7 +39,7 @@ def relative_gap(problem: ConvexProblem, W: torch.Tensor, b: torch.Tensor, Z: to
     lb = dual_bound(
         problem.loss, problem.Y, Z + b, problem.op, problem.lam,
         fit_bias=problem.fit_bias, constrained=problem.constrained, mu=mu,
-        combine_outputs=False,
+        combine_outputs=problem.penalty.couples_outputs,
     ).lower_bound
     return primal, lb, (primal - lb) / max(abs(primal), 1e-12)
 

@@ -2,11 +2,13 @@ r"""The convex program solved by every solver, as data (no solving here).
 
 .. math::
 
-    \min_{W, b}\; L(\mathcal A W + \mathbf 1 b^\top) + \lambda \sum_j \|w_j\|_2
+    \min_{W, b}\; L(\mathcal A W + \mathbf 1 b^\top) + R(W)
     \quad\text{s.t.}\quad (2D_j - I) X w_{cj} \ge 0 \text{ (ReLU only)}
 
 ``W`` has shape ``(c, p, d)``; ``b`` (shape ``(c,)``) is the unregularized output bias,
-fixed at zero when ``fit_bias`` is False.
+fixed at zero when ``fit_bias`` is False. ``R`` is the penalty: group-ℓ2
+(:math:`\lambda\sum_j\|w_j\|_2`) or, for gated vector outputs, the pattern-wise nuclear
+norm (:class:`convexnn.penalties.GroupNuclear`).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import torch
 
 from convexnn.losses import Loss
 from convexnn.operators import PatternOperator
-from convexnn.penalties import GroupL2
+from convexnn.penalties import Penalty
 
 __all__ = ["ConvexProblem"]
 
@@ -27,7 +29,7 @@ class ConvexProblem:
     op: PatternOperator
     Y: torch.Tensor
     loss: Loss
-    penalty: GroupL2
+    penalty: Penalty
     fit_bias: bool = False
     constrained: bool = False
     #: a gate per block (p, d), strictly inside the block's cone (for interior points)

@@ -48,7 +48,7 @@ def block_scores(
     if problem.constrained:
         blocks = _cone_block_bounds(op, G, mu, cone_iters)
     else:
-        blocks = torch.linalg.vector_norm(G, dim=-1)
+        blocks = problem.penalty.block_dual_norms(G)  # (c, p), or (1, p) for vector outputs
     nu = float(blocks.max()) if blocks.numel() else 0.0
     s_max = problem.lam / nu if nu > 0 else 1e12
     _, lb = _maximize_scale(loss, V, Y, s_max)
@@ -168,8 +168,9 @@ def working_set_solve(
                 # looseness of the cone bounds, which a tighter solve does not remove
                 converged = rel <= tol
                 break
-            if len(history) >= 2 and abs(history[-2]["primal"] - primal) <= 1e-7 * abs(primal):
-                break  # a tighter solve no longer moves: the bound, not the solve, is loose
+            if problem.constrained and len(history) >= 2 and \
+                    abs(history[-2]["primal"] - primal) <= 1e-7 * abs(primal):
+                break  # a tighter solve no longer moves: the cone bound, not the solve, is loose
             tol = tol * 0.3
             continue
         k = max(initial_size, int(ws.numel()))

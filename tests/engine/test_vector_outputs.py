@@ -1,0 +1,189 @@
+"""Vector outputs for gated ReLU: the pattern-wise nuclear norm (SPEC §5).
+
+Checks the penalty's algebra (prox/Moreau, dual norm, ``lam_max``), the recovery of a
+gated network from a ``c × d`` block per pattern, the certificate, the growth search's
+spectral values, and — against CVXPY — that the estimators reach the optimum of the
+nuclear-norm program with several outputs.
+"""
+
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from convexnn import ConvexGatedReLUClassifier, ConvexGatedReLURegressor
+from convexnn.certificates import dual_bound
+from convexnn.growth import _spectral_values
+from convexnn.losses import SoftmaxLoss, SquaredLoss
+from convexnn.patterns import enumerate_patterns, sample_patterns
+from convexnn.penalties import GroupL2, GroupNuclear, penalty_for
+from convexnn.reformulation import convex_to_network
+from convexnn.solvers import fista
+from convexnn.training import _problem, network_outputs
+
+DTYPES = [torch.float64, torch.float32]
+
+
+def _rand(shape, seed, dtype=torch.float64, scale=1.0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(*shape, generator=g, dtype=torch.float64).to(dtype) * scale
+
+
+@settings(max_examples=40, deadline=None)
+@given(lam=st.floats(1e-3, 10.0), step=st.floats(1e-3, 10.0), seed=st.integers(0, 10**6))
+def test_nuclear_prox_moreau_identity(lam, step, seed):
+    W = _rand((3, 4, 5), seed, scale=3.0)
+    pen = GroupNuclear(lam)
+    lhs = pen.prox(W, step) + step * pen.project_dual(W / step)
+    assert torch.allclose(lhs, W, atol=1e-10)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_nuclear_value_dual_norm_and_prox_optimality(dtype):
+    W = _rand((3, 6, 4), 0, dtype)
+    lam = 0.7
+    pen = GroupNuclear(lam)
+    ref = sum(np.linalg.norm(W[:, j, :].double().numpy(), "nuc") for j in range(6))
+    assert float(pen.value(W)) == pytest.approx(lam * ref, rel=1e-5)
+    spec = max(np.linalg.norm(W[:, j, :].double().numpy(), 2) for j in range(6))
+    assert float(pen.dual_norm(W)) == pytest.approx(spec, rel=1e-5)
+    assert pen.block_dual_norms(W).shape == (1, 6)
+    # the prox minimizes  t R(x) + ½‖x − W‖²: no random perturbation does better
+    t = 0.9
+    P = pen.prox(W, t).double()
+    pen64 = GroupNuclear(lam)
+    W64 = W.double()
+
+    def f(x):
+        return float(t * pen64.value(x) + 0.5 * ((x - W64) ** 2).sum())
+
+    best = f(P)
+    for k in range(20):
+        assert f(P + 1e-3 * _rand(W.shape, 100 + k)) >= best - 1e-12
+
+
+def test_one_output_nuclear_equals_group_l2():
+    W = _rand((1, 7, 5), 3)
+    a, b = GroupNuclear(0.3), GroupL2(0.3)
+    assert float(a.value(W)) == pytest.approx(float(b.value(W)), rel=1e-12)
+    assert torch.allclose(a.prox(W, 0.5), b.prox(W, 0.5), atol=1e-12)
+    assert isinstance(penalty_for(0.3, n_outputs=1, vector_outputs=True), GroupL2)
+    assert isinstance(penalty_for(0.3, n_outputs=3, vector_outputs=True), GroupNuclear)
+    assert isinstance(penalty_for(0.3, n_outputs=3, vector_outputs=False), GroupL2)
+
+
+def _gated_problem(seed, loss, c=3, n=40, d=3, p=12, lam=0.02, dtype=torch.float64):
+    g = torch.Generator().manual_seed(seed)
+    X = torch.randn(n, d, generator=g, dtype=torch.float64).to(dtype)
+    X_aug = torch.cat([X, torch.ones(n, 1, dtype=dtype)], 1)
+    if loss.name == "softmax":
+        Y = torch.nn.functional.one_hot(torch.randint(0, c, (n,), generator=g), c).to(dtype)
+    else:
+        Y = torch.randn(n, c, generator=g, dtype=torch.float64).to(dtype)
+    ps = sample_patterns(X_aug, p, generator=g)
+    return X, X_aug, Y, _problem(X_aug, ps, Y, loss, lam, relu=False, fit_bias=True)
+
+
+@pytest.mark.parametrize("loss", [SquaredLoss(), SoftmaxLoss()], ids=["squared", "softmax"])
+def test_lam_max_gives_the_zero_network(loss):
+    _, _, Y, prob = _gated_problem(1, loss)
+    assert isinstance(prob.penalty, GroupNuclear)
+    Z0 = torch.zeros_like(Y)
+    V = loss.center(loss.grad(Z0 + 0, Y), Y)
+    lam_max = GroupNuclear.lam_max(prob.op.rmatvec(V))
+    prob.penalty = GroupNuclear(1.01 * lam_max)
+    res = fista(prob, tol=1e-10, max_iter=2000)
+    assert float(torch.linalg.vector_norm(res.W)) == 0.0
+    prob.penalty = GroupNuclear(0.9 * lam_max)
+    res = fista(prob, tol=1e-10, max_iter=2000)
+    assert float(torch.linalg.vector_norm(res.W)) > 0.0
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_vector_recovery_keeps_outputs_and_objective(dtype):
+    X, X_aug, Y, prob = _gated_problem(2, SquaredLoss(), dtype=dtype)
+    W = _rand(prob.op.shape_in, 5, dtype)
+    W[:, ::3] = 0.0
+    W[:, 1] = torch.outer(_rand((3,), 6, dtype), _rand((4,), 7, dtype))  # rank one
+    b = _rand((3,), 8, dtype)
+    net = convex_to_network(W, b, prob.op.sign, fit_intercept=True, gates=prob.gates,
+                            vector=True)
+    Z = network_outputs(net, X, True)
+    tol = 1e-10 if dtype == torch.float64 else 1e-4
+    assert torch.allclose(Z, prob.op.matvec(W) + b, atol=tol * 10, rtol=tol)
+    reg = 0.5 * ((net.W1**2).sum() + (net.W2**2).sum() + (net.b1**2).sum())
+    assert float(reg) == pytest.approx(float(prob.penalty.value(W)) / prob.lam, rel=tol)
+    # a neuron per non-zero singular value: 3 per full block, 1 for the rank-one block
+    p = W.shape[1]
+    assert net.n_neurons == 3 * (p - len(range(0, p, 3)) - 1) + 1
+
+
+def test_spectral_values_match_their_definition():
+    X = _rand((30, 4), 11)
+    V = _rand((30, 3), 12)
+    M = (X @ _rand((4, 9), 13) >= 0).double()
+    got = _spectral_values(X, M, V, max_entries=100)  # several chunks
+    ref = torch.stack([torch.linalg.matrix_norm((M[:, b:b + 1] * V).T @ X, ord=2)
+                       for b in range(9)])
+    assert torch.allclose(got, ref, rtol=1e-12)
+
+
+def test_vector_dual_bound_is_below_the_optimum_and_tight_there():
+    _, _, Y, prob = _gated_problem(3, SoftmaxLoss())
+    res = fista(prob, tol=1e-9, max_iter=20000)
+    Z = prob.op.matvec(res.W) + res.b
+    opt = prob.objective(res.W, res.b)
+    lb = dual_bound(prob.loss, Y, Z, prob.op, prob.lam, fit_bias=True, constrained=False,
+                    combine_outputs=True).lower_bound
+    assert lb <= opt + 1e-12
+    assert opt - lb <= 1e-8 * abs(opt)
+    # the per-output (separable) bound is not valid here: the spectral one is smaller
+    sep = dual_bound(prob.loss, Y, Z, prob.op, prob.lam, fit_bias=True, constrained=False,
+                     combine_outputs=False).lower_bound
+    assert sep >= lb - 1e-12
+
+
+cp = pytest.importorskip("cvxpy")
+
+
+def _cvx_nuclear_optimum(X, Y, lam, loss):
+    from convexnn.solvers import cvxpy_reference
+
+    Xt = torch.as_tensor(X)
+    X_aug = torch.cat([Xt, torch.ones(len(X), 1, dtype=Xt.dtype)], 1)
+    ps = enumerate_patterns(X_aug)
+    prob = _problem(X_aug, ps, torch.as_tensor(Y, dtype=torch.float64), loss, lam,
+                    relu=False, fit_bias=True)
+    return cvxpy_reference(prob).extra["value"]
+
+
+def test_gated_multi_output_regressor_reaches_the_nuclear_optimum(seed):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((12, 2))
+    Y = np.stack([np.sin(2 * X[:, 0]), X[:, 1] ** 2 - 1, X[:, 0] * X[:, 1]], 1)
+    est = ConvexGatedReLURegressor(lam=0.01, patterns="exact", tol=5e-7,
+                                   max_iter=20_000).fit(X, Y)
+    opt = _cvx_nuclear_optimum(X, Y, 0.01, SquaredLoss())
+    assert abs(est.objective_ - opt) <= 1e-6 * abs(opt)
+    assert est.certificate_.rel_gap <= 1e-6
+    assert est.certificate_.lower_bound <= opt * (1 + 1e-9)
+    # vector neurons: some neuron feeds more than one output
+    assert (np.count_nonzero(np.abs(est.coefs_[1]) > 1e-9, axis=1) > 1).any()
+
+
+def test_gated_multiclass_classifier_reaches_the_nuclear_optimum(seed):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((15, 2))
+    y = np.digitize(X[:, 0] + 0.5 * X[:, 1] ** 2, [-0.3, 0.6])
+    est = ConvexGatedReLUClassifier(lam=0.01, patterns="exact", tol=1e-7, max_iter=20_000)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        est.fit(X, y)
+    Y = (y[:, None] == np.unique(y)[None]).astype(float)
+    opt = _cvx_nuclear_optimum(X, Y, 0.01, SoftmaxLoss())
+    assert abs(est.objective_ - opt) <= 1e-6 * abs(opt)
+    assert est.certificate_.rel_gap <= 1e-6
+    assert est.certificate_.scope == "global"
