@@ -65,15 +65,33 @@ class PatternOperator:
         c, p, d = W.shape
         return (self.X @ W.reshape(c * p, d).T).reshape(-1, c, p)
 
+    def _by_pattern(self) -> bool:
+        """Contract over patterns first (intermediate n × c × d) when p > d; otherwise
+        over features first (intermediate n × c × p). Same flops, smaller temporary."""
+        return self.p > self.X.shape[1]
+
     def matvec(self, W: torch.Tensor) -> torch.Tensor:
-        """:math:`\\mathcal A W`, shape (n, c)."""
+        """:math:`\\mathcal A W`, shape (n, c).
+
+        Either :math:`\\sum_j \\sigma_j D_j (X w_{cj})` or, when ``p > d``, row-wise
+        :math:`z_{ic} = x_i^\\top \\sum_j \\sigma_j D_{ij} w_{cj}` (one ``(n × p)(p × cd)``
+        product).
+        """
         self.n_matvec += 1
+        if self._by_pattern():
+            c, p, d = W.shape
+            T = (self.SD @ W.transpose(0, 1).reshape(p, c * d)).reshape(-1, c, d)
+            return torch.bmm(T, self.X[:, :, None])[:, :, 0]
         return (self.preactivations(W) * self.SD[:, None, :]).sum(dim=2)
 
     def rmatvec(self, V: torch.Tensor) -> torch.Tensor:
         """:math:`\\mathcal A^\\top V`, shape (c, p, d)."""
         self.n_rmatvec += 1
         n, c = V.shape
+        if self._by_pattern():
+            d = self.X.shape[1]
+            XV = (self.X[:, :, None] * V[:, None, :]).reshape(n, d * c)
+            return (self.SD.T @ XV).reshape(self.p, d, c).permute(2, 0, 1).contiguous()
         M = (V[:, :, None] * self.SD[:, None, :]).reshape(n, c * self.p)
         return (M.T @ self.X).reshape(c, self.p, -1)
 

@@ -32,3 +32,24 @@ def test_dense_matches_operator():
     # the explicit definition Σ_i D_i X w_i
     ref = sum(ps.masks[:, i].double() * (X @ W[0, i]) for i in range(ps.n_patterns))
     assert torch.allclose(op.matvec(W)[:, 0], ref)
+
+
+@pytest.mark.parametrize("n_gates", [3, 12])  # p < d and p > d: the two contraction orders
+@pytest.mark.parametrize("c", [1, 3])
+def test_both_contraction_orders_match_the_definition(n_gates, c):
+    g = torch.Generator().manual_seed(2)
+    X = torch.randn(40, 6, generator=g, dtype=torch.float64)
+    ps = sample_patterns(X, n_gates, generator=g)
+    p = ps.n_patterns
+    masks = torch.cat([ps.masks, ps.masks], 1)
+    signs = torch.cat([torch.ones(p), -torch.ones(p)]).double()
+    op = PatternOperator(X, masks, signs, n_outputs=c)
+    assert op._by_pattern() == (2 * p > 6)
+    W = torch.randn(c, 2 * p, 6, generator=g, dtype=torch.float64)
+    V = torch.randn(40, c, generator=g, dtype=torch.float64)
+    ref = torch.stack([sum(signs[j] * masks[:, j].double() * (X @ W[k, j])
+                           for j in range(2 * p)) for k in range(c)], 1)
+    assert torch.allclose(op.matvec(W), ref, atol=1e-12)
+    ref_t = torch.stack([torch.stack([signs[j] * X.T @ (masks[:, j].double() * V[:, k])
+                                      for j in range(2 * p)]) for k in range(c)])
+    assert torch.allclose(op.rmatvec(V), ref_t, atol=1e-12)
