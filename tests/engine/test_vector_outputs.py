@@ -178,7 +178,7 @@ def test_gated_multiclass_classifier_reaches_the_nuclear_optimum(seed):
     rng = np.random.default_rng(seed)
     X = rng.standard_normal((15, 2))
     y = np.digitize(X[:, 0] + 0.5 * X[:, 1] ** 2, [-0.3, 0.6])
-    est = ConvexGatedReLUClassifier(lam=0.01, patterns="exact", tol=1e-7, max_iter=20_000)
+    est = ConvexGatedReLUClassifier(lam=0.01, patterns="exact", tol=1e-6, max_iter=20_000)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         est.fit(X, y)

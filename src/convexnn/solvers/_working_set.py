@@ -163,7 +163,7 @@ def working_set_solve(
             break
         if not bool(viol_blocks.any()):
             # nothing to add: the restricted solve was not accurate enough; tighten it
-            if res.converged and rel <= 100 * tol:
+            if problem.constrained and res.converged and rel <= 100 * tol:
                 # the inner solve is converged and nothing violates: what is left is the
                 # looseness of the cone bounds, which a tighter solve does not remove
                 converged = rel <= tol
