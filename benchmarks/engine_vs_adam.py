@@ -75,7 +75,8 @@ def _gates(est) -> np.ndarray | None:
 
 def run(device: str, quick: bool, n_adam: int, epochs: int, only: set[str] | None = None,
         pyscnn: bool = True, seed_width: int | None = None,
-        seed_epochs: int | None = None, max_iter: int | None = None) -> list[dict]:
+        seed_epochs: int | None = None, max_iter: int | None = None,
+        gated_max_iter: int = 0) -> list[dict]:
     from convexnn.nonconvex import train_network
     from convexnn.objective import network_objective
 
@@ -132,7 +133,32 @@ def run(device: str, quick: bool, n_adam: int, epochs: int, only: set[str] | Non
         print(f"{name}: Adam best {best[0]:.8g} over {runs} runs, {t_total:.2f}s total")
         if pyscnn:
             rows.append(_pyscnn_row(base, est, X, y, loss, fit_intercept, device))
+        if gated_max_iter:
+            rows.append(_gated_row(base, X, y, loss, fit_intercept, device, gated_max_iter))
     return rows
+
+
+def _gated_row(base, X, y, loss, fit_intercept, device, max_iter: int) -> dict:
+    """convexnn's gated estimator with its defaults (several outputs: the nuclear-norm
+    program of vector-output gated networks). A different model from the ReLU rows:
+    its objective is SPEC §3's, of a gated network."""
+    import convexnn
+
+    cls = convexnn.ConvexGatedReLURegressor if loss == "squared" else \
+        convexnn.ConvexGatedReLUClassifier
+    est = cls(lam=LAM, fit_intercept=fit_intercept, random_state=0, device=device,
+              max_iter=max_iter)
+    t0 = time.perf_counter()
+    est.fit(X, y)
+    t = time.perf_counter() - t0
+    cert = est.certificate_
+    print(f"{base['problem']}: convexnn gated obj {est.objective_:.8g} gap {cert.rel_gap:.2e} "
+          f"{t:.2f}s, {est.n_neurons_} neurons")
+    return dict(base, solver="convexnn_gated (gated network)", objective=est.objective_,
+                rel_gap=float(cert.rel_gap), scope=str(cert.scope),
+                lower_bound=float(cert.lower_bound), time=t, neurons=est.n_neurons_, runs=1,
+                note=f"n_patterns={est.n_patterns_}, max_iter={max_iter}, "
+                     f"n_iter={est.n_iter_}; SPEC §3 objective of a gated network")
 
 
 def _pyscnn_row(base, est, X, y, loss, fit_intercept, device) -> dict:
@@ -185,6 +211,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="convexnn's max_iter (default: the estimator's default)")
     ap.add_argument("--seed-epochs", type=int, default=None,
                     help="convexnn's seed_epochs (default: the estimator's default)")
+    ap.add_argument("--gated", type=int, default=0, metavar="MAX_ITER",
+                    help="also fit the gated estimator (defaults, this max_iter): a gated "
+                         "network, with several outputs the nuclear-norm program")
     args = ap.parse_args(argv)
     device = resolve_device(args.device)
     n_adam, epochs = (2, 300) if args.quick else (5, 3000)
@@ -194,7 +223,7 @@ def main(argv: list[str] | None = None) -> int:
         shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
     only = {x for x in args.only.split(",") if x}
     rows = run(device, args.quick, n_adam, epochs, only, not args.skip_pyscnn, args.seed_width,
-               args.seed_epochs, args.max_iter)
+               args.seed_epochs, args.max_iter, args.gated)
     df = pd.DataFrame(rows)
     ratios = []
     for rec in df.to_dict("records"):
