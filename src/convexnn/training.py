@@ -371,7 +371,7 @@ def fit_convex_network(
     def on_newton_step(rec: dict[str, Any]) -> None:
         # progress inside a long interior-point solve (not kept in history)
         assert callback is not None
-        callback({"phase": "newton", "iteration": rec["newton_step"],
+        callback({"phase": rec.get("phase", "newton"), "iteration": rec["newton_step"],
                   "objective": rec["primal"], "lower_bound": math.nan, "gap": math.nan,
                   "n_patterns": ps.n_patterns, "time": time.perf_counter() - t0})
 

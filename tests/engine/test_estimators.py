@@ -117,6 +117,9 @@ def test_progress_reaches_callbacks_and_verbose_prints(capsys):
     est.fit(X, y, callback=seen.append)
     phases = [info["phase"] for info in seen]
     assert "newton" in phases and "solve" in phases  # inside a solve, and after each round
+    assert "polish" in phases  # the support polish that ends a ReLU interior-point solve
+    pol = [i for i in seen if i["phase"] == "polish"]
+    assert all(i["objective"] >= est.certificate_.lower_bound - 1e-9 for i in pol)
     steps = [i for i in seen if i["phase"] == "newton"]
     assert all(np.isfinite(i["objective"]) for i in steps)
     assert min(i["objective"] for i in steps) >= est.certificate_.lower_bound - 1e-9

@@ -146,10 +146,8 @@ def test_vector_dual_bound_is_below_the_optimum_and_tight_there():
     assert sep >= lb - 1e-12
 
 
-cp = pytest.importorskip("cvxpy")
-
-
 def _cvx_nuclear_optimum(X, Y, lam, loss):
+    pytest.importorskip("cvxpy")
     from convexnn.solvers import cvxpy_reference
 
     Xt = torch.as_tensor(X)
@@ -187,3 +185,35 @@ def test_gated_multiclass_classifier_reaches_the_nuclear_optimum(seed):
     assert abs(est.objective_ - opt) <= 1e-6 * abs(opt)
     assert est.certificate_.rel_gap <= 1e-6
     assert est.certificate_.scope == "global"
+
+
+def test_gated_multiclass_estimator_is_a_vector_output_network(tmp_path):
+    """The fitted gated network pays ½(‖w‖² + ‖α‖²) with α ∈ R^c, round-trips through
+    save/load and to_torch, and its objective is recomputed from coefs_ and gates_."""
+    from convexnn.persistence import load, save
+
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((90, 4))
+    y = np.digitize(X[:, 0] - X[:, 1] ** 2 + 0.3 * X[:, 2], [-1.0, 0.0])
+    est = ConvexGatedReLUClassifier(lam=1e-2, patterns=12, grow=False, random_state=0,
+                                    tol=1e-6, max_iter=20_000).fit(X, y)
+    W1, W2 = est.coefs_
+    b1, b2 = est.intercepts_
+    assert W2.shape == (est.n_neurons_, 3)
+    # neurons feed several classes (the separable program would give one each)
+    assert (np.count_nonzero(np.abs(W2) > 1e-8, axis=1) > 1).all()
+    G = est.gates_
+    Xa = np.hstack([X, np.ones((len(X), 1))])
+    Z = ((Xa @ G.T >= 0) * (X @ W1 + b1)) @ W2 + b2
+    Zs = Z - Z.max(1, keepdims=True)
+    logp = Zs - np.log(np.exp(Zs).sum(1, keepdims=True))
+    idx = np.searchsorted(est.classes_, y)
+    obj = -logp[np.arange(len(y)), idx].mean() + 0.5e-2 * (
+        (W1**2).sum() + (W2**2).sum() + (b1**2).sum())
+    assert obj == pytest.approx(est.objective_, rel=1e-10)
+    np.testing.assert_allclose(est.decision_function(X), Z, rtol=1e-10, atol=1e-12)
+    out = est.to_torch()(torch.as_tensor(X)).detach().numpy()
+    np.testing.assert_allclose(out, Z, rtol=1e-10, atol=1e-12)
+    back = load(save(est, tmp_path / "g.npz"))
+    np.testing.assert_array_equal(back.predict_proba(X), est.predict_proba(X))
+    assert est.certificate_.rel_gap <= 1e-6

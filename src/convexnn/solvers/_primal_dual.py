@@ -334,7 +334,8 @@ def primal_dual(
         Factor on the barrier weight ν after a long step.
     step_callback : callable, optional
         Called after every Newton step with ``{"newton_step", "primal", "gap_estimate",
-        "barrier"}`` (``primal``: the objective of the current interior, feasible point).
+        "barrier"}`` (``primal``: the objective of the current interior, feasible point),
+        and once more after a successful support polish (``"phase": "polish"``).
 
     Returns
     -------
@@ -529,6 +530,9 @@ def primal_dual(
             ipm_point = (outputs(W, b), z)  # kept as a second dual candidate
             W, b, z = pol.W, pol.b, pol.z
             polished = pol
+            if step_callback is not None:
+                step_callback({"newton_step": it + pol.newton_steps, "primal": pol.objective,
+                               "gap_estimate": math.nan, "barrier": 0.0, "phase": "polish"})
     # blocks at zero are left at the barrier's scale: with a small λ their summed effect
     # on the outputs still matters to the dual point, so pruning is left to the caller
     # (which compares objectives and keeps the dual point of the unpruned solution)
