@@ -8,8 +8,10 @@ when :math:`|v^\top (\tilde X u)_+| \le \lambda` for every unit ``u``, with
    \;\Big(= \max_u |y^\top (Xu)_+| / n \text{ without biases}\Big).
 
 Over a given pattern set the maximum is over those patterns' cones (gated: over
-:math:`\|\tilde X^\top D_i v\|`). With no pattern set, the maximum over all ``u`` is
-found by the same ascent that grows patterns (a lower estimate of the true value).
+:math:`\|\tilde X^\top D_i v\|`; gated with several outputs, the spectral norm
+:math:`\|\tilde X^\top D_i V\|_2` of the nuclear-norm program). With no pattern set,
+the maximum over all ``u`` is found by the same ascent that grows patterns (a lower
+estimate of the true value).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from convexnn.growth import find_violating_gates
 from convexnn.losses import encode_targets, get_loss
 from convexnn.operators import PatternOperator
 from convexnn.patterns import enumerate_patterns, patterns_from_gates, sample_patterns
+from convexnn.penalties import penalty_for
 from convexnn.utils import check_matrix, make_generator, resolve_device, resolve_dtype, to_tensor
 
 __all__ = ["lam_grid", "lam_max"]
@@ -76,6 +79,7 @@ def lam_max(
     gen = make_generator(random_state, dev)
     if patterns is None:
         _, vals = find_violating_gates(X_aug, V, 0.0, gated=activation == "gated",
+                                       vector=activation == "gated" and Y.shape[1] > 1,
                                        generator=gen, max_new=10**9, margin=-1.0)
         return float(vals.max()) if vals.numel() else 0.0
     if isinstance(patterns, str):
@@ -87,9 +91,10 @@ def lam_max(
         if fit_intercept and G.shape[1] == X_aug.shape[1] - 1:
             G = torch.cat([G, torch.zeros(G.shape[0], 1, dtype=dt, device=dev)], 1)
         ps = patterns_from_gates(X_aug, G)
-    if activation == "gated":
+    if activation == "gated":  # several outputs: the nuclear-norm program's dual norm
         op = PatternOperator(X_aug, ps.masks, n_outputs=Y.shape[1])
-        return float(torch.linalg.vector_norm(op.rmatvec(V), dim=-1).max())
+        pen = penalty_for(1.0, n_outputs=Y.shape[1], vector_outputs=True)
+        return pen.lam_max(op.rmatvec(V))
     p = ps.n_patterns
     one = torch.ones(p, dtype=dt, device=dev)
     op = PatternOperator(X_aug, torch.cat([ps.masks, ps.masks], 1), torch.cat([one, -one]),

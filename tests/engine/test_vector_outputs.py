@@ -217,3 +217,18 @@ def test_gated_multiclass_estimator_is_a_vector_output_network(tmp_path):
     back = load(save(est, tmp_path / "g.npz"))
     np.testing.assert_array_equal(back.predict_proba(X), est.predict_proba(X))
     assert est.certificate_.rel_gap <= 1e-6
+
+
+def test_lam_max_of_the_gated_multiclass_estimator():
+    """Above ``lam_max(activation="gated")`` the vector-output fit is the zero network."""
+    from convexnn import lam_max
+
+    rng = np.random.default_rng(4)
+    X = rng.standard_normal((60, 3))
+    y = np.digitize(X[:, 0] + X[:, 1] ** 2, [0.0, 1.0])
+    pat = rng.standard_normal((10, 3))
+    lmax = lam_max(X, y, loss="softmax", activation="gated", patterns=pat)
+    est = ConvexGatedReLUClassifier(lam=1.01 * lmax, patterns=pat, grow=False).fit(X, y)
+    assert est.n_neurons_ == 0
+    est = ConvexGatedReLUClassifier(lam=0.9 * lmax, patterns=pat, grow=False).fit(X, y)
+    assert est.n_neurons_ > 0
