@@ -17,6 +17,7 @@ EXPECTED = {
     "regularization_path.py": ["chosen lambda", "wrote regularization_path.png"],
     "convex_vs_adam.py": ["convex: objective", "adam seed 2", "wrote convex_vs_adam.png"],
     "torch_module.py": ["max |torch - predict|", "parameters"],
+    "multiclass.py": ["lower bound", "classes fed per neuron", "test accuracy"],
 }
 PLOTS = {"regularization_path.py": "regularization_path.png",
          "convex_vs_adam.py": "convex_vs_adam.png"}
