@@ -17,6 +17,7 @@ import math
 import sys
 import time
 import warnings
+from functools import partial
 from pathlib import Path
 
 
@@ -31,10 +32,12 @@ def main(argv: list[str] | None = None) -> None:
     sys.path[:0] = [str(repo), str(repo / "src")]
     import convexnn
     from benchmarks.suite.datasets import planted_teacher
+    from benchmarks.suite.memory import peak_memory
     from benchmarks.suite.problem import prepare
 
-    rows = ["| n | gates | time (s) | Newton steps | objective | certified rel. gap | warning |",
-            "|---|---|---|---|---|---|---|"]
+    rows = ["| n | gates | time (s) | peak extra memory (MiB) | Newton steps | objective | "
+            "certified rel. gap | warning |",
+            "|---|---|---|---|---|---|---|---|"]
     print(f"# convexnn from {repo}")
     print("\n".join(rows))
     for n in (int(v) for v in args.n.split(",")):
@@ -47,10 +50,10 @@ def main(argv: list[str] | None = None) -> None:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             t0 = time.perf_counter()
-            est.fit(pr.X, pr.y)
+            _, mem = peak_memory(partial(est.fit, pr.X, pr.y))
             el = time.perf_counter() - t0
         warned = any("ConvergenceWarning" in type(w.message).__name__ for w in caught)
-        row = (f"| {pr.n} | {pr.n_patterns} | {el:.2f} | {est.n_iter_} | "
+        row = (f"| {pr.n} | {pr.n_patterns} | {el:.2f} | {mem / 2**20:.0f} | {est.n_iter_} | "
                f"{est.objective_:.10g} | {est.certificate_.rel_gap:.1e} | "
                f"{'ConvergenceWarning' if warned else ''} |")
         rows.append(row)

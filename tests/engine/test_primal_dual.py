@@ -115,3 +115,15 @@ def test_relu_needs_interior_gates():
     prob.gates = None
     with pytest.raises(ValueError, match="interior"):
         primal_dual(prob, interior=None)
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_design_gram_by_row_chunks_matches_the_explicit_design(weighted, monkeypatch):
+    g = torch.Generator().manual_seed(7)
+    X = torch.randn(50, 3, generator=g, dtype=torch.float64)
+    SD = (torch.rand(50, 4, generator=g) > 0.5).double() * torch.tensor([1.0, -1, 1, -1])
+    h = torch.rand(50, generator=g, dtype=torch.float64) if weighted else None
+    J = (SD[:, :, None] * X[:, None, :]).reshape(50, 12)
+    ref = (J if h is None else J * h[:, None]).T @ J
+    monkeypatch.setattr(pd_mod, "_OUTER_CHUNK_ENTRIES", 12 * 7)  # chunks of 7 rows
+    assert torch.allclose(pd_mod._design_gram(X, SD, h), ref, atol=1e-12)

@@ -214,12 +214,13 @@ class _Face:
         self.c = c = Y.shape[1]
         self.d = d
         self.col = {aj: i * d for i, aj in enumerate(active)}
-        cols = [SD[:, j:j + 1] * X for _, j in active]
         outs = [a for a, _ in active for _ in range(d)]
         if fit_bias:
-            cols += [torch.ones(n, c, dtype=X.dtype, device=X.device)]
             outs += list(range(c))
-        self.J = torch.cat(cols, 1)  # (n, |J| d [+ c])
+        # (n, |J| d [+ c]), filled in place (no list of copies to concatenate)
+        self.J = torch.ones(n, len(outs), dtype=X.dtype, device=X.device)
+        for k, (_, j) in enumerate(active):
+            torch.mul(SD[:, j:j + 1], X, out=self.J[:, k * d:(k + 1) * d])
         self.out = torch.tensor(outs, device=X.device)
         self.by_out = [(self.out == a).nonzero().flatten() for a in range(c)]
         self.K_const = self._loss_hessian(None) if loss.name == "squared" else None
@@ -275,7 +276,8 @@ class _Face:
         sizes = [N.shape[1] for N in bases] + ([1] * c if self.fit_bias else [])
         Tm = torch.block_diag(*bases, *([torch.ones(1, 1, dtype=X.dtype, device=X.device)]
                                         * (c if self.fit_bias else 0)))
-        Jf = self.J[:, idx]  # (n, m_full)
+        # (n, m_full); every column in order (the usual first round): no copy
+        Jf = self.J if idx.numel() == self.J.shape[1] else self.J[:, idx]
         js = torch.tensor([j for _, j in alive], device=X.device)
         Sa = self.S[:, js]  # (n, |alive|)
         free_mask = torch.zeros(X.shape[0], len(alive), dtype=torch.bool, device=X.device)
