@@ -141,7 +141,7 @@ def _inner(sub: ConvexProblem, W0: torch.Tensor, b0: torch.Tensor, mu0: torch.Te
         if mu0 is None or not bool((W0 != 0).any()):
             W0 = _feasible_start(sub, W0, b0, tol=tol, max_iter=max_iter // 2)
         return augmented_lagrangian(sub, W0, b0, mu0, tol=tol, max_iter=max_iter)
-    return fista(sub, W0, b0, tol=tol, max_iter=max_iter)
+    return fista(sub, W0, b0, tol=tol, max_iter=max_iter, progress=step_callback)
 
 
 def _feasible_start(sub: ConvexProblem, W0: torch.Tensor, b0: torch.Tensor, *, tol: float,
@@ -369,7 +369,8 @@ def fit_convex_network(
             callback(info)
 
     def on_newton_step(rec: dict[str, Any]) -> None:
-        # progress inside a long interior-point solve (not kept in history)
+        # progress inside a long solve (not kept in history); a restricted (working-set)
+        # program gives no valid bound for the full one, so none is reported
         assert callback is not None
         callback({"phase": rec.get("phase", "newton"), "iteration": rec["newton_step"],
                   "objective": rec["primal"], "lower_bound": math.nan, "gap": math.nan,

@@ -232,3 +232,24 @@ def test_lam_max_of_the_gated_multiclass_estimator():
     assert est.n_neurons_ == 0
     est = ConvexGatedReLUClassifier(lam=0.9 * lmax, patterns=pat, grow=False).fit(X, y)
     assert est.n_neurons_ > 0
+
+
+def test_first_order_solves_report_progress(capsys):
+    rng = np.random.default_rng(5)
+    X = rng.standard_normal((80, 3))
+    y = np.digitize(X[:, 0] * X[:, 1] + X[:, 2], [-0.5, 0.5])
+    params = dict(lam=1e-3, patterns=15, grow=False, random_state=0, tol=1e-7,
+                  max_iter=400)
+    seen = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ConvexGatedReLUClassifier(**params).fit(X, y, callback=seen.append)
+    inner = [i for i in seen if i["phase"] == "fista"]
+    assert inner and all(np.isfinite(i["objective"]) for i in inner)
+    assert all(np.isnan(i["lower_bound"]) for i in inner)  # no bound from a working set
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ConvexGatedReLUClassifier(**params, verbose=1).fit(X, y)
+        assert "[fista" not in capsys.readouterr().err
+        ConvexGatedReLUClassifier(**params, verbose=2).fit(X, y)
+        assert "[fista" in capsys.readouterr().err

@@ -249,12 +249,13 @@ class BaseConvexNetwork(BaseEstimator):
 
 
 def _printer(name: str, level: int):
-    """The ``verbose`` progress lines: one per phase (level 1), and per Newton step (2)."""
+    """The ``verbose`` progress lines: one per phase (level 1), and per Newton step or
+    per 100 first-order iterations inside a solve (level 2)."""
     import sys
 
     def show(info: dict[str, Any]) -> None:
         phase = info.get("phase", "")
-        if phase == "newton" and level < 2:
+        if phase in ("newton", "fista") and level < 2:
             return
         parts = [f"{name} [{phase} {info.get('iteration', '')}]",
                  f"objective {info.get('objective', float('nan')):.8g}"]

@@ -8,6 +8,9 @@ Stops when the relative duality gap of :func:`convexnn.certificates.dual_bound`
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import torch
 
 from convexnn.certificates import dual_bound
@@ -52,8 +55,15 @@ def fista(
     tol: float = 1e-6,
     max_iter: int = 10_000,
     check_every: int = 10,
+    progress: Callable[[dict], Any] | None = None,
+    progress_every: int = 100,
 ) -> SolverResult:
-    """Solve the gated program to relative duality gap ``tol`` (warm start from ``W0``)."""
+    """Solve the gated program to relative duality gap ``tol`` (warm start from ``W0``).
+
+    ``progress`` (optional) is called every ``progress_every`` iterations with
+    ``{"newton_step", "primal", "gap_estimate", "phase": "fista"}`` (the gap of *this*
+    program, which for a working set is not a bound on the full one).
+    """
     Wz, bz = problem.zeros()
     W0 = Wz if W0 is None else W0
     b0 = bz if b0 is None else b0
@@ -65,6 +75,9 @@ def fista(
     def stop(k: int, W: torch.Tensor, b: torch.Tensor, Z: torch.Tensor) -> bool:
         primal, lb, rel = relative_gap(problem, W, b, Z)
         last.update(primal=primal, lower_bound=lb, rel_gap=rel, iteration=k)
+        if progress is not None and k % progress_every == 0:
+            progress({"newton_step": k, "primal": primal, "gap_estimate": primal - lb,
+                      "phase": "fista"})
         return rel <= tol
 
     res = apg(
