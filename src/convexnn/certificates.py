@@ -27,6 +27,7 @@ import torch
 
 from convexnn.losses import Loss, SquaredLoss
 from convexnn.operators import PatternOperator
+from convexnn.penalties import block_spectral_norms
 
 __all__ = ["Certificate", "DualBound", "dual_bound", "make_certificate"]
 
@@ -113,13 +114,6 @@ def _cone_block_bounds(
     return best  # (c, p)
 
 
-def _spectral_norms(G: torch.Tensor) -> torch.Tensor:
-    """Spectral norm of each pattern's ``c × d`` matrix ``G[:, j, :]``, shape (p,)."""
-    if G.numel() == 0:
-        return G.new_zeros(G.shape[1])
-    return torch.linalg.matrix_norm(G.transpose(0, 1), ord=2)
-
-
 def _maximize_scale(loss: Loss, V: torch.Tensor, Y: torch.Tensor, s_max: float) -> tuple[
     float, float
 ]:
@@ -188,14 +182,14 @@ def dual_bound(
         if constrained:
             blocks = _cone_block_bounds(op, G, mu, cone_iters)
         elif vector:
-            blocks = _spectral_norms(G)[None, :]
+            blocks = block_spectral_norms(G)[None, :]
         else:
             blocks = torch.linalg.vector_norm(G, dim=-1)
         if vector and constrained:
             half = op.p // 2
             per = torch.maximum(blocks[:, :half], blocks[:, half:])
             per = torch.minimum(torch.linalg.vector_norm(per, dim=0),
-                                _spectral_norms(G[:, :half]))
+                                block_spectral_norms(G[:, :half]))
             nu = float(per.max()) if per.numel() else 0.0
         else:
             nu = float(blocks.max()) if blocks.numel() else 0.0

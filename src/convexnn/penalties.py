@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["GroupL2", "GroupNuclear", "Penalty", "penalty_for"]
+__all__ = ["GroupL2", "GroupNuclear", "Penalty", "block_spectral_norms", "penalty_for"]
 
 
 class Penalty:
@@ -104,6 +104,14 @@ def _blocks(W: torch.Tensor) -> torch.Tensor:
     return W.transpose(0, 1)
 
 
+def block_spectral_norms(S: torch.Tensor) -> torch.Tensor:
+    """Spectral norm :math:`\\|S_j\\|_2` of each pattern's ``c × d`` matrix of ``S``
+    (c, p, d): shape (p,)."""
+    if S.numel() == 0:
+        return S.new_zeros(S.shape[1])
+    return torch.linalg.matrix_norm(_blocks(S), ord=2)
+
+
 class GroupNuclear(Penalty):
     """Pattern-wise nuclear norm :math:`\\lambda \\sum_j \\|W_{:, j, :}\\|_*` (vector outputs).
 
@@ -129,9 +137,7 @@ class GroupNuclear(Penalty):
 
     def block_dual_norms(self, S: torch.Tensor) -> torch.Tensor:
         """Spectral norm :math:`\\|S_j\\|_2` of every pattern's matrix, shape ``(1, p)``."""
-        if S.numel() == 0:
-            return S.new_zeros(1, S.shape[1])
-        return torch.linalg.matrix_norm(_blocks(S), ord=2)[None, :]
+        return block_spectral_norms(S)[None, :]
 
     def dual_norm(self, S: torch.Tensor) -> torch.Tensor:
         if S.numel() == 0:
@@ -153,7 +159,7 @@ class GroupNuclear(Penalty):
         block of :math:`A^\\top \\nabla L(0)`."""
         if gradient_image.numel() == 0:
             return 0.0
-        return float(torch.linalg.matrix_norm(_blocks(gradient_image), ord=2).max())
+        return float(block_spectral_norms(gradient_image).max())
 
 
 def penalty_for(lam: float, *, n_outputs: int, vector_outputs: bool) -> Penalty:
