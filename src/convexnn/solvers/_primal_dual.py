@@ -48,7 +48,7 @@ from convexnn.solvers._apg import SolverResult
 from convexnn.solvers._problem import ConvexProblem
 from convexnn.solvers._support_polish import polish_support
 
-__all__ = ["newton_cost", "primal_dual"]
+__all__ = ["finish", "newton_cost", "primal_dual"]
 
 log = logging.getLogger(__name__)
 
@@ -359,7 +359,6 @@ def primal_dual(
     if interior is None:
         interior = problem.gates
     op = problem.op
-    dt_out = op.X.dtype
     X = op.X.double()
     n, d = X.shape
     c, p = op.c, op.p
@@ -529,18 +528,35 @@ def primal_dual(
             continue
         if alpha >= 0.9:  # a long step: close enough to the path, move along it
             nu = max(sigma * min(nu, gap_est / m), 1e-3 * nu)
+    return finish(problem, X, SD, S, W, b, z if cons else None, it, converged,
+                  step_callback, mode=mode, barrier_gap=2 * B * nu)
+
+
+def finish(problem: ConvexProblem, X: torch.Tensor, SD: torch.Tensor, S: torch.Tensor,
+           W: torch.Tensor, b: torch.Tensor, z: torch.Tensor | None, it: int,
+           converged: bool, step_callback: Callable[[dict], Any] | None, **extra: Any
+           ) -> SolverResult:
+    """Package an interior-point solution (float64 inputs): ReLU solutions are first
+    polished on the face the interior point has found (support and tight rows), whose
+    exact optimum gives an accurate dual point, hence a tight certificate; the unpolished
+    point is kept as a second dual candidate (``extra["ipm_Z"]``, ``extra["ipm_mu"]``).
+    ``z``: the cone multipliers (None for gated programs)."""
+    loss, Y, lam, fb = problem.loss, problem.Y.double(), problem.lam, problem.fit_bias
+    dt_out = problem.op.X.dtype
+
+    def outputs(W: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        return (torch.einsum("nd,cpd->ncp", X, W) * SD[:, None, :]).sum(-1) + b
+
     polished = None
     ipm_point = None
-    if cons and z is not None and W.numel():
-        # finish on the face the interior point has found (support and tight rows): the
-        # exact optimum there gives an accurate dual point, hence a tight certificate
+    if z is not None and W.numel():
         F_ipm = float(loss.value(outputs(W, b), Y)) + lam * float(
             torch.linalg.vector_norm(W, dim=-1).sum())
         pol = polish_support(loss, X, SD, S, Y, lam, W, b, z, fit_bias=fb)
         if pol is not None and pol.objective <= F_ipm + 1e-10 * abs(F_ipm):
-            log.debug("pd polish: F %.12g -> %.12g in %d rounds, %d Newton steps", F_ipm,
+            log.debug("polish: F %.12g -> %.12g in %d rounds, %d Newton steps", F_ipm,
                       pol.objective, pol.rounds, pol.newton_steps)
-            ipm_point = (outputs(W, b), z)  # kept as a second dual candidate
+            ipm_point = (outputs(W, b), z)
             W, b, z = pol.W, pol.b, pol.z
             polished = pol
             if step_callback is not None:
@@ -549,16 +565,13 @@ def primal_dual(
     # blocks at zero are left at the barrier's scale: with a small λ their summed effect
     # on the outputs still matters to the dual point, so pruning is left to the caller
     # (which compares objectives and keeps the dual point of the unpruned solution)
-    mu = z if cons else None
     res = SolverResult(W.to(dt_out), b.to(dt_out), it, converged)
     viol = 0.0
-    if cons:
-        rr = cone(W)
+    if z is not None:
+        rr = S[:, None, :] * torch.einsum("nd,cpd->ncp", X, W)
         viol = float(torch.clamp(-rr, min=0).max()) if rr.numel() else 0.0
-        assert mu is not None
-        res.extra["mu"] = mu.to(dt_out)
-    res.extra.update(violation=viol, barrier_gap=2 * B * nu, feas_tol=1e-8, mode=mode,
-                     polished=polished is not None)
+        res.extra["mu"] = z.to(dt_out)
+    res.extra.update(violation=viol, feas_tol=1e-8, polished=polished is not None, **extra)
     if ipm_point is not None:
         res.extra["ipm_Z"] = ipm_point[0].to(dt_out)
         res.extra["ipm_mu"] = ipm_point[1].to(dt_out)
