@@ -224,3 +224,17 @@ def test_warm_start_reuses_the_solution():
     first = est.objective_
     est.set_params(lam=0.02).fit(X, y)
     assert est.objective_ < first
+
+
+def test_auto_seed_width_is_capped_by_the_samples():
+    """An optimal network has at most n c + 1 neurons: seeds wider than n c / 2 only add
+    near-duplicate patterns (and Newton cost)."""
+    from convexnn.training import auto_seed_width
+
+    small = auto_seed_width(120, 1, 62, 16, 3, relu=True)
+    assert small == 60
+    assert auto_seed_width(120, 3, 62, 16, 3, relu=True) > small  # several outputs: more
+    # large n: the Newton budget and the [64, 256] range decide, as before the cap
+    big = auto_seed_width(100_000, 1, 11, 16, 3, relu=True)
+    assert 64 <= big <= 256
+    assert auto_seed_width(2, 1, 3, 0, 3, relu=False) == 1
