@@ -3,13 +3,12 @@ Jordan-algebra identities, oracle checks against CVXPY, both factorizations, ste
 
 import math
 
-import numpy as np
 import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from test_primal_dual import _program as _shared_program  # tests/engine is on sys.path
 
-from convexnn.losses import LogisticLoss, SquaredLoss
 from convexnn.patterns import sample_patterns
 from convexnn.solvers import _primal_dual as pd_mod
 from convexnn.solvers import cvxpy_reference
@@ -127,16 +126,9 @@ def test_max_step_lands_on_the_boundary(seed, d):
     assert bool((inside(1.001 * a) < 0).any())
 
 
-def _program(seed, *, n=40, d=3, p=12, loss="squared", fit_bias=False):
-    rng = np.random.default_rng(seed)
-    X = torch.as_tensor(rng.standard_normal((n, d)))
-    y = torch.sin(2 * X[:, 0]) + 0.3 * X[:, 1]
-    if loss == "logistic":
-        y = torch.where(y > y.median(), 1.0, -1.0).double()
-    gen = torch.Generator().manual_seed(seed)
-    ps = sample_patterns(X, p, generator=gen)
-    L = SquaredLoss() if loss == "squared" else LogisticLoss()
-    return _problem(X, ps, y[:, None], L, 0.01, relu=False, fit_bias=fit_bias)
+def _program(seed, **kw):
+    """The gated programs of the barrier method's tests."""
+    return _shared_program(seed, relu=False, **kw)
 
 
 @pytest.mark.parametrize("loss", ["squared", "logistic"])
@@ -195,9 +187,7 @@ def test_soc_reports_steps():
 def test_soc_relu_program_matches_cvxpy(loss, fit_bias, seed):
     """With the ReLU cones (and the support polish that ends every ReLU solve)."""
     prob = _program(seed, loss=loss, fit_bias=fit_bias)
-    relu = _problem(prob.op.X, sample_patterns(prob.op.X, 12, generator=torch.Generator()
-                                               .manual_seed(seed)),
-                    prob.Y, prob.loss, 0.01, relu=True, fit_bias=fit_bias)
+    relu = _shared_program(seed, loss=loss, fit_bias=fit_bias, relu=True)
     res = soc_primal_dual(relu, tol=1e-9)
     ref = cvxpy_reference(relu).extra["value"]
     obj = relu.objective(res.W, res.b)
