@@ -154,3 +154,44 @@ def test_polish_corrects_a_wrong_guess_of_the_face(monkeypatch, error):
     assert out.rounds >= 2  # a correction was needed
     assert abs(prob.objective(out.W, out.b) - opt) <= 1e-12 * abs(opt)
     assert out.violation <= 1e-12
+
+
+def _replay(rows: list):
+    """A stand-in for ``_tight_rows`` returning the given guesses in order."""
+    it = iter(list(rows))
+    return lambda r, z, d: next(it)
+
+
+def test_polish_gives_up_when_its_work_budget_is_spent(monkeypatch):
+    """A face needing correction rounds: with no budget after the first round the polish
+    returns None (the caller keeps the interior point), with the default it succeeds."""
+    from convexnn.solvers import _support_polish as sp
+
+    prob = _program(2, p=10)
+    op = prob.op
+    res = primal_dual(prob, tol=1e-9, max_iter=300)
+    W, b, mu = res.W, res.b, res.extra["mu"]
+    r = op.cone_matvec(W)
+    norms = torch.linalg.vector_norm(W, dim=-1)
+    scale = float(r.abs().max())
+    guess = []
+    for a, j in (norms > 0).nonzero().tolist():
+        rows = torch.argsort(r[:, a, j])
+        guess.append(rows[r[rows, a, j] <= 1e-10 * scale][1:])  # one tight row missing
+    args = (prob.loss, op.X.double(), op.SD.double(), 2 * op.D.double() - 1, prob.Y,
+            prob.lam, W, b, mu)
+    monkeypatch.setattr(sp, "_tight_rows", _replay(guess))
+    full = polish_support(*args, fit_bias=False)
+    assert full is not None and full.rounds >= 2
+    monkeypatch.setattr(sp, "_tight_rows", _replay(guess))
+    assert polish_support(*args, fit_bias=False, work_budget=0.0) is None
+    # the interior-point methods pass a budget proportional to their own Newton work:
+    # a zero budget keeps the interior point (not polished), with its certificate
+    monkeypatch.setattr(pd_mod, "_POLISH_MIN_FLOPS", 0.0)
+    monkeypatch.setattr(pd_mod, "_POLISH_WORK_FACTOR", 0.0)
+    monkeypatch.setattr(sp, "_tight_rows", _replay(guess))
+    kept = primal_dual(prob, tol=1e-9, max_iter=300)
+    assert not kept.extra["polished"]
+    assert kept.extra["violation"] <= 1e-8
+    opt = prob.objective(W, b)
+    assert abs(prob.objective(kept.W, kept.b) - opt) <= 1e-6 * abs(opt)

@@ -58,6 +58,12 @@ _WOODBURY_MAX_ENTRIES = 60_000_000
 _PUSH = 0.05
 #: factor on the starting barrier weight for warm starts that carry multipliers
 _WARM_NU = 1e-2
+#: the support polish may spend this multiple of the interior point's Newton flops (at
+#: least _POLISH_MIN_FLOPS): KEEL movement_libras (n = 120, d = 91) spent 132 s in 64
+#: polish rounds, one row joining the face per round, after a 7 s interior point, and
+#: then gave up
+_POLISH_WORK_FACTOR = 2.0
+_POLISH_MIN_FLOPS = 2e10
 #: most extra centring steps spent making the dual point feasible after convergence
 _MAX_POLISH = 8
 #: largest number of entries of the cached row outer products ``x_i x_iᵀ`` (upper triangle)
@@ -529,18 +535,21 @@ def primal_dual(
         if alpha >= 0.9:  # a long step: close enough to the path, move along it
             nu = max(sigma * min(nu, gap_est / m), 1e-3 * nu)
     return finish(problem, X, SD, S, W, b, z if cons else None, it, converged,
-                  step_callback, mode=mode, barrier_gap=2 * B * nu)
+                  step_callback, ipm_flops=it * newton_cost(n, c, p, d)[0], mode=mode,
+                  barrier_gap=2 * B * nu)
 
 
 def finish(problem: ConvexProblem, X: torch.Tensor, SD: torch.Tensor, S: torch.Tensor,
            W: torch.Tensor, b: torch.Tensor, z: torch.Tensor | None, it: int,
-           converged: bool, step_callback: Callable[[dict], Any] | None, **extra: Any
-           ) -> SolverResult:
+           converged: bool, step_callback: Callable[[dict], Any] | None, *,
+           ipm_flops: float = math.inf, **extra: Any) -> SolverResult:
     """Package an interior-point solution (float64 inputs): ReLU solutions are first
     polished on the face the interior point has found (support and tight rows), whose
     exact optimum gives an accurate dual point, hence a tight certificate; the unpolished
     point is kept as a second dual candidate (``extra["ipm_Z"]``, ``extra["ipm_mu"]``).
-    ``z``: the cone multipliers (None for gated programs)."""
+    ``z``: the cone multipliers (None for gated programs). The polish may spend
+    ``_POLISH_WORK_FACTOR × ipm_flops`` (at least ``_POLISH_MIN_FLOPS``); past that the
+    interior point is returned as it is (its certificate is then ~``tol``)."""
     loss, Y, lam, fb = problem.loss, problem.Y.double(), problem.lam, problem.fit_bias
     dt_out = problem.op.X.dtype
 
@@ -552,7 +561,8 @@ def finish(problem: ConvexProblem, X: torch.Tensor, SD: torch.Tensor, S: torch.T
     if z is not None and W.numel():
         F_ipm = float(loss.value(outputs(W, b), Y)) + lam * float(
             torch.linalg.vector_norm(W, dim=-1).sum())
-        pol = polish_support(loss, X, SD, S, Y, lam, W, b, z, fit_bias=fb)
+        budget = max(_POLISH_MIN_FLOPS, _POLISH_WORK_FACTOR * ipm_flops)
+        pol = polish_support(loss, X, SD, S, Y, lam, W, b, z, fit_bias=fb, work_budget=budget)
         if pol is not None and pol.objective <= F_ipm + 1e-10 * abs(F_ipm):
             log.debug("polish: F %.12g -> %.12g in %d rounds, %d Newton steps", F_ipm,
                       pol.objective, pol.rounds, pol.newton_steps)

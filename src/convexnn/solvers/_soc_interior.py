@@ -50,7 +50,7 @@ import torch
 
 from convexnn.certificates import _maximize_scale
 from convexnn.solvers._apg import SolverResult
-from convexnn.solvers._primal_dual import _Newton, finish, weighted_block_grams
+from convexnn.solvers._primal_dual import _Newton, finish, newton_cost, weighted_block_grams
 from convexnn.solvers._problem import ConvexProblem
 
 __all__ = ["soc_primal_dual"]
@@ -420,5 +420,6 @@ def soc_primal_dual(
     if not converged:
         _, W, b, z, _ = best
     zz = z.reshape(n, c, p) if z is not None else None
-    return finish(problem, X, SD, S, W, b, zz, it, converged, step_callback, mode=mode,
+    return finish(problem, X, SD, S, W, b, zz, it, converged, step_callback,
+                  ipm_flops=it * newton_cost(n, c, p, d, gated=not cons)[0], mode=mode,
                   barrier_gap=gap)

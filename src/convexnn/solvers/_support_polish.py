@@ -93,6 +93,7 @@ def polish_support(
     max_rounds: int = 64,
     max_newton: int = 60,
     max_total_newton: int = 150,
+    work_budget: float = math.inf,
 ) -> PolishResult | None:
     """Polish an interior solution ``(W, b, z)`` of the ReLU program on its face.
 
@@ -104,6 +105,12 @@ def polish_support(
     max_rounds, max_newton, max_total_newton : int
         Active-set rounds, Newton steps per round, Newton steps in all (at most 25 when
         the loss Hessian is not constant).
+    work_budget : float
+        Flops (counted as ``m³/3 + n m²`` per Newton step on a face of ``m`` columns): no
+        new round starts after this (the polish gives up, returning None). Each round
+        re-solves the whole face; when rows join one at a time (many features, many
+        near-tight rows) the rounds can cost many times the interior point itself. A
+        count of work, not seconds, so that the result does not depend on the machine.
 
     Returns
     -------
@@ -130,12 +137,19 @@ def polish_support(
         # every Newton step re-forms the loss Hessian over the active columns (n (|J| d)²
         # flops): a few rounds only, the polish must stay cheap next to the interior point
         max_total_newton = min(max_total_newton, 25)
+    work = 0.0
     for rnd in range(1, max_rounds + 1):
         alive = [aj for aj in active if aj in tight]
         if not alive or total_steps >= max_total_newton:
             return None
+        if work > work_budget:
+            log.debug("polish: work budget (%.2g flops) spent after %d rounds", work_budget,
+                      rnd - 1)
+            return None
         out = face.solve(alive, tight, w_start, b_cur, max_newton=max_newton)
         total_steps += face.last_steps
+        m = len(alive) * d
+        work += max(1, face.last_steps) * (m**3 / 3 + n * m * m)
         if out is None:
             log.debug("polish: the face program failed in round %d", rnd)
             return None
