@@ -539,7 +539,7 @@ def primal_dual(
                   barrier_gap=2 * B * nu)
 
 
-def finish(problem: ConvexProblem, X: torch.Tensor, SD: torch.Tensor, S: torch.Tensor,
+def finish(problem: ConvexProblem, X: torch.Tensor, SD: torch.Tensor, S: torch.Tensor | None,
            W: torch.Tensor, b: torch.Tensor, z: torch.Tensor | None, it: int,
            converged: bool, step_callback: Callable[[dict], Any] | None, *,
            ipm_flops: float = math.inf, **extra: Any) -> SolverResult:
@@ -558,7 +558,7 @@ def finish(problem: ConvexProblem, X: torch.Tensor, SD: torch.Tensor, S: torch.T
 
     polished = None
     ipm_point = None
-    if z is not None and W.numel():
+    if z is not None and S is not None and W.numel():
         F_ipm = float(loss.value(outputs(W, b), Y)) + lam * float(
             torch.linalg.vector_norm(W, dim=-1).sum())
         budget = max(_POLISH_MIN_FLOPS, _POLISH_WORK_FACTOR * ipm_flops)
@@ -577,7 +577,7 @@ def finish(problem: ConvexProblem, X: torch.Tensor, SD: torch.Tensor, S: torch.T
     # (which compares objectives and keeps the dual point of the unpruned solution)
     res = SolverResult(W.to(dt_out), b.to(dt_out), it, converged)
     viol = 0.0
-    if z is not None:
+    if z is not None and S is not None:
         rr = S[:, None, :] * torch.einsum("nd,cpd->ncp", X, W)
         viol = float(torch.clamp(-rr, min=0).max()) if rr.numel() else 0.0
         res.extra["mu"] = z.to(dt_out)

@@ -283,20 +283,23 @@ def soc_primal_dual(
     B = c * p
     SD = op.SD.double()
     SDc = SD[:, None, :]
-    S = 2 * op.D.double() - 1  # (n, p)
-    Sf = S.repeat(1, c)  # (n, B), blocks in (c, p) order
     Y = problem.Y.double()
     lam = problem.lam
     loss = problem.loss
     fb = problem.fit_bias
     cons = problem.constrained
     dev, f64 = X.device, torch.float64
+    S = Sf = None  # the cones' signs 2D_j − I (n, p) and per block (n, B): ReLU only
+    if cons:
+        S = 2 * op.D.double() - 1
+        Sf = S.repeat(1, c)  # blocks in (c, p) order
 
     W = (torch.zeros(c, p, d, dtype=f64, device=dev) if W0 is None else W0.double().clone())
     b = torch.zeros(c, dtype=f64, device=dev)
     if fb and b0 is not None:
         b = b0.double().clone()
     if cons:
+        assert S is not None
         if problem.gates is None:
             raise ValueError("soc_primal_dual needs interior directions for the ReLU cones")
         Gt = problem.gates.double()
