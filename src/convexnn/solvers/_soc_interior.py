@@ -273,8 +273,9 @@ def soc_primal_dual(
     -------
     SolverResult
         ``extra``: ``mode`` (``"dense"``/``"woodbury"``), ``barrier_gap`` (the final
-        complementarity gap), ``violation``, ``feas_tol``; ReLU: ``mu`` (n, c, p) and the
-        polish's entries.
+        complementarity gap), ``certified_gap`` (the relative gap certified for the
+        returned iterate, before any polish), ``violation``, ``feas_tol``; ReLU: ``mu``
+        (n, c, p) and the polish's entries.
     """
     op = problem.op
     X = op.X.double()
@@ -420,9 +421,10 @@ def soc_primal_dual(
         W = Wf.reshape(c, p, d)
         log.debug("soc %d alpha_aff=%.3f sigma=%.2e alpha=%.3f/%.3f", it, a_aff, sig_c, alpha,
                   alpha_d)
+    best_rel = best[0]
     if not converged:
         _, W, b, z, _ = best
     zz = z.reshape(n, c, p) if z is not None else None
     return finish(problem, X, SD, S, W, b, zz, it, converged, step_callback,
                   ipm_flops=it * newton_cost(n, c, p, d, gated=not cons)[0], mode=mode,
-                  barrier_gap=gap)
+                  barrier_gap=gap, certified_gap=best_rel)
