@@ -202,3 +202,31 @@ def test_soc_relu_program_matches_cvxpy(loss, fit_bias, seed):
     bad.gates = None
     with pytest.raises(ValueError, match="interior directions"):
         soc_primal_dual(bad)
+
+
+def test_inner_falls_back_to_the_barrier_method_when_the_soc_method_stalls(monkeypatch):
+    """Training's inner solve: a primal-dual solve that stops above the requested gap
+    (here: cut to one step) hands over to the barrier method, which reaches the optimum."""
+    import convexnn.training as training
+
+    prob = _program(1, p=20)
+    ref = cvxpy_reference(prob).extra["value"]
+    real = training.soc_primal_dual
+    seen = {}
+
+    def one_step(*a, **k):
+        k["max_iter"] = 1
+        res = real(*a, **k)
+        seen["soc"] = res
+        return res
+
+    monkeypatch.setattr(training, "soc_primal_dual", one_step)
+    W0, b0 = prob.zeros()
+    res = training._inner(prob, W0, b0, None, tol=1e-8, max_iter=300)
+    assert not seen["soc"].converged and seen["soc"].extra["certified_gap"] > 1e-8
+    assert res.n_iter > seen["soc"].n_iter  # the barrier method's steps are added
+    assert abs(prob.objective(res.W, res.b) - ref) <= 1e-6 * abs(ref)
+    # without the cut, the soc method's own answer is returned
+    monkeypatch.setattr(training, "soc_primal_dual", real)
+    direct = training._inner(prob, W0, b0, None, tol=1e-6, max_iter=300)
+    assert direct.extra["certified_gap"] <= 1e-6
