@@ -129,7 +129,8 @@ def _problem(
 
 def _inner(sub: ConvexProblem, W0: torch.Tensor, b0: torch.Tensor, mu0: torch.Tensor | None,
            *, tol: float, max_iter: int,
-           step_callback: Callable[[dict], Any] | None = None) -> SolverResult:
+           step_callback: Callable[[dict], Any] | None = None,
+           polish_if: Callable[..., bool] | None = None) -> SolverResult:
     n, d = sub.op.X.shape
     cost, _ = newton_cost(n, sub.op.c, sub.op.p, d, gated=not sub.constrained)
     if isinstance(sub.penalty, GroupL2) and cost <= _ipm_budget(not sub.constrained) and (
@@ -152,7 +153,7 @@ def _inner(sub: ConvexProblem, W0: torch.Tensor, b0: torch.Tensor, mu0: torch.Te
             return alt if alt.converged or better else res
         try:
             return primal_dual(sub, W0, b0, mu0, tol=min(tol, 1e-7), max_iter=max(200, max_iter),
-                               step_callback=step_callback)
+                               step_callback=step_callback, polish_if=polish_if)
         except ValueError:  # a gate not strictly inside its cone: use the first-order path
             pass
     if sub.constrained:
@@ -411,7 +412,7 @@ def fit_convex_network(
             init = P_all if (cap is not None and P_all <= cap and grow_round == 0) else 16
             res = working_set_solve(
                 problem, inner, W, b, tol=tol, max_iter=max(1, max_iter - total_iter),
-                max_size=cap, initial_size=init, mu0=mu_prev,
+                max_size=cap, initial_size=init, mu0=mu_prev, defer_polish=relu,
                 callback=lambda r, g=grow_round: report(dict(r, phase="solve", grow_round=g)),
             )
             W, b = res.W, res.b

@@ -195,3 +195,76 @@ def test_polish_gives_up_when_its_work_budget_is_spent(monkeypatch):
     assert kept.extra["violation"] <= 1e-8
     opt = prob.objective(W, b)
     assert abs(prob.objective(kept.W, kept.b) - opt) <= 1e-6 * abs(opt)
+
+
+def test_polish_if_skips_the_polish_and_sees_the_interior_point(seed):
+    """``polish_if`` is asked on the unpolished interior point; False keeps that point."""
+    prob = _program(seed)
+    seen = []
+
+    def never(W, b, z):
+        seen.append((W.shape, z.shape))
+        return False
+
+    skipped = primal_dual(prob, tol=1e-9, max_iter=300, polish_if=never)
+    assert len(seen) == 1
+    assert seen[0] == ((1, prob.op.p, prob.op.X.shape[1]), (prob.op.X.shape[0], 1, prob.op.p))
+    assert not skipped.extra["polished"]
+    assert skipped.extra["violation"] <= 1e-8
+    done = primal_dual(prob, tol=1e-9, max_iter=300, polish_if=lambda W, b, z: True)
+    assert done.extra["polished"]
+    opt = prob.objective(done.W, done.b)
+    assert abs(prob.objective(skipped.W, skipped.b) - opt) <= 1e-6 * abs(opt)
+
+
+def test_final_round_detects_violating_blocks_outside_the_working_set(seed):
+    from convexnn.solvers._working_set import _final_round, restrict
+
+    prob = _program(seed, p=20)
+    full = primal_dual(prob, tol=1e-9, max_iter=300)
+    active = (torch.linalg.vector_norm(full.W, dim=-1) > 0).any(dim=0)
+    ws_all = torch.arange(prob.op.p)
+    # the optimum over every block leaves nothing violating outside (nothing is outside)
+    assert _final_round(prob, ws_all, 1e-6, full.W.double(), full.b.double(),
+                        full.extra["mu"].double())
+    # drop an active block: the restricted optimum leaves that block violating
+    drop = int(torch.nonzero(active)[0])
+    ws = ws_all[ws_all != drop]
+    sub = primal_dual(restrict(prob, ws), tol=1e-9, max_iter=300)
+    assert prob.objective(full.W, full.b) < prob.objective(
+        *_embed(prob, ws, sub.W, sub.b)) - 1e-9
+    assert not _final_round(prob, ws, 1e-6, sub.W.double(), sub.b.double(),
+                            sub.extra["mu"].double())
+
+
+def _embed(prob, ws, W_ws, b):
+    W = torch.zeros(prob.op.c, prob.op.p, prob.op.X.shape[1], dtype=W_ws.dtype)
+    W[:, ws] = W_ws
+    return W, b
+
+
+def test_working_set_defers_the_polish_to_the_last_round(seed):
+    """A ReLU fit from a small working set polishes only rounds without violators, and
+    ends at the same optimum as a solve over every block."""
+    from functools import partial
+
+    from convexnn.solvers._working_set import working_set_solve
+    from convexnn.training import _inner
+
+    prob = _program(seed, p=20)
+    calls = []
+
+    def inner(sub, W0, b0, mu0, *, tol, max_iter, polish_if=None):
+        def spy(W, b, z):
+            calls.append(polish_if(W, b, z))
+            return calls[-1]
+        return partial(_inner, polish_if=spy if polish_if else None)(
+            sub, W0, b0, mu0, tol=tol, max_iter=max_iter)
+
+    res = working_set_solve(prob, inner, tol=1e-8, initial_size=4, defer_polish=True)
+    assert len(res.history) >= 2 and len(calls) == len(res.history)
+    assert calls[-1] and not any(calls[:-1])
+    ref = primal_dual(prob, tol=1e-9, max_iter=300)
+    opt = prob.objective(ref.W, ref.b)
+    assert abs(prob.objective(res.W, res.b) - opt) <= 1e-7 * abs(opt)
+    assert res.extra["rel_gap"] <= 1e-8

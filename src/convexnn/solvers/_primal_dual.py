@@ -328,6 +328,7 @@ def primal_dual(
     sigma: float = 0.15,
     interior: torch.Tensor | None = None,
     step_callback: Callable[[dict], Any] | None = None,
+    polish_if: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], bool] | None = None,
 ) -> SolverResult:
     """Solve a restricted program by the primal-dual interior-point method (float64).
 
@@ -355,6 +356,10 @@ def primal_dual(
         Called after every Newton step with ``{"newton_step", "primal", "gap_estimate",
         "barrier"}`` (``primal``: the objective of the current interior, feasible point),
         and once more after a successful support polish (``"phase": "polish"``).
+    polish_if : callable, optional
+        ``polish_if(W, b, z) -> bool`` on the unpolished interior point (float64): the
+        support polish runs only when it returns True (a working set that will grow
+        anyway skips it; see :func:`finish`).
 
     Returns
     -------
@@ -536,20 +541,25 @@ def primal_dual(
             nu = max(sigma * min(nu, gap_est / m), 1e-3 * nu)
     return finish(problem, X, SD, S, W, b, z if cons else None, it, converged,
                   step_callback, ipm_flops=it * newton_cost(n, c, p, d)[0], mode=mode,
-                  barrier_gap=2 * B * nu)
+                  barrier_gap=2 * B * nu, polish_if=polish_if)
 
 
 def finish(problem: ConvexProblem, X: torch.Tensor, SD: torch.Tensor, S: torch.Tensor | None,
            W: torch.Tensor, b: torch.Tensor, z: torch.Tensor | None, it: int,
            converged: bool, step_callback: Callable[[dict], Any] | None, *,
-           ipm_flops: float = math.inf, **extra: Any) -> SolverResult:
+           ipm_flops: float = math.inf,
+           polish_if: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], bool] | None = None,
+           **extra: Any) -> SolverResult:
     """Package an interior-point solution (float64 inputs): ReLU solutions are first
     polished on the face the interior point has found (support and tight rows), whose
     exact optimum gives an accurate dual point, hence a tight certificate; the unpolished
     point is kept as a second dual candidate (``extra["ipm_Z"]``, ``extra["ipm_mu"]``).
     ``z``: the cone multipliers (None for gated programs). The polish may spend
     ``_POLISH_WORK_FACTOR × ipm_flops`` (at least ``_POLISH_MIN_FLOPS``); past that the
-    interior point is returned as it is (its certificate is then ~``tol``)."""
+    interior point is returned as it is (its certificate is then ~``tol``). ``polish_if``
+    (optional predicate on ``W, b, z``) skips the polish when it returns False: a
+    working-set round whose interior point already shows violating blocks outside the
+    set will be solved again, so polishing it is wasted."""
     loss, Y, lam, fb = problem.loss, problem.Y.double(), problem.lam, problem.fit_bias
     dt_out = problem.op.X.dtype
 
@@ -558,7 +568,8 @@ def finish(problem: ConvexProblem, X: torch.Tensor, SD: torch.Tensor, S: torch.T
 
     polished = None
     ipm_point = None
-    if z is not None and S is not None and W.numel():
+    if z is not None and S is not None and W.numel() and (
+            polish_if is None or polish_if(W, b, z)):
         F_ipm = float(loss.value(outputs(W, b), Y)) + lam * float(
             torch.linalg.vector_norm(W, dim=-1).sum())
         budget = max(_POLISH_MIN_FLOPS, _POLISH_WORK_FACTOR * ipm_flops)

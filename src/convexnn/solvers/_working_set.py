@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from functools import partial
 
 import torch
 
@@ -55,6 +56,23 @@ def block_scores(
     return blocks, lb
 
 
+def _final_round(problem: ConvexProblem, ws: torch.Tensor, tol: float, W_ws: torch.Tensor,
+                 b: torch.Tensor, z_ws: torch.Tensor) -> bool:
+    """Whether a restricted solution (blocks ``ws``, multipliers ``z_ws``) leaves no block
+    outside ``ws`` violating its dual constraint — the test of the loop below."""
+    op = problem.op
+    dt = op.X.dtype
+    W = torch.zeros(op.c, op.p, op.X.shape[1], dtype=dt, device=op.X.device)
+    W[:, ws] = W_ws.to(dt)
+    mu = torch.zeros(op.X.shape[0], op.c, op.p, dtype=dt, device=op.X.device)
+    mu[:, :, ws] = z_ws.reshape(op.X.shape[0], op.c, -1).to(dt)
+    scores, _ = block_scores(problem, op.matvec(W) + b.to(dt), mu)
+    outside = torch.ones(op.p, dtype=torch.bool, device=op.X.device)
+    outside[ws] = False
+    return not bool(((scores.max(dim=0).values > problem.lam * (1 + 0.1 * tol)) & outside)
+                    .any())
+
+
 def working_set_solve(
     problem: ConvexProblem,
     inner: Callable[..., SolverResult],
@@ -68,6 +86,7 @@ def working_set_solve(
     max_size: int | None = None,
     callback: Callable[[dict], None] | None = None,
     mu0: torch.Tensor | None = None,
+    defer_polish: bool = False,
 ) -> SolverResult:
     """Solve ``problem`` with ``inner`` on growing working sets of blocks.
 
@@ -76,7 +95,10 @@ def working_set_solve(
     (blocks with zero weight leave it to make room for violators). Returns a result on all
     blocks with
     ``extra`` holding ``lower_bound``, ``primal``, ``rel_gap``, ``mu`` (full) and the
-    working-set history.
+    working-set history. ``defer_polish``: ``inner`` accepts ``polish_if`` (see
+    :func:`convexnn.solvers._primal_dual.finish`) and is told to skip the ReLU support
+    polish when blocks outside the working set violate their dual constraint at its
+    interior point (the round will be followed by another one).
     """
     op = problem.op
     X = op.X
@@ -123,8 +145,11 @@ def working_set_solve(
         mu0 = mu_full[:, :, ws] if mu_full is not None else None
         # inexact early rounds: a loose inner tolerance while the working set still grows
         inner_tol = max(tol * 0.5, 1e-3 * 0.1 ** (rnd - 1))
+        kw = {}
+        if defer_polish and problem.constrained:
+            kw["polish_if"] = partial(_final_round, problem, ws, tol)
         res = inner(sub, W[:, ws], b, mu0, tol=inner_tol,
-                    max_iter=max(100, min(max_iter - total_iter, 500 * 2**rnd)))
+                    max_iter=max(100, min(max_iter - total_iter, 500 * 2**rnd)), **kw)
         total_iter += res.n_iter
         W = torch.zeros_like(W)
         W[:, ws] = res.W
