@@ -56,6 +56,12 @@ def block_scores(
     return blocks, lb
 
 
+def _violating(problem: ConvexProblem, per_block: torch.Tensor, in_ws: torch.Tensor,
+               tol: float) -> torch.Tensor:
+    """Blocks outside the working set whose dual constraint is violated."""
+    return (per_block > problem.lam * (1 + 0.1 * tol)) & ~in_ws
+
+
 def _final_round(problem: ConvexProblem, ws: torch.Tensor, tol: float, W_ws: torch.Tensor,
                  b: torch.Tensor, z_ws: torch.Tensor) -> bool:
     """Whether a restricted solution (blocks ``ws``, multipliers ``z_ws``) leaves no block
@@ -67,10 +73,9 @@ def _final_round(problem: ConvexProblem, ws: torch.Tensor, tol: float, W_ws: tor
     mu = torch.zeros(op.X.shape[0], op.c, op.p, dtype=dt, device=op.X.device)
     mu[:, :, ws] = z_ws.reshape(op.X.shape[0], op.c, -1).to(dt)
     scores, _ = block_scores(problem, op.matvec(W) + b.to(dt), mu)
-    outside = torch.ones(op.p, dtype=torch.bool, device=op.X.device)
-    outside[ws] = False
-    return not bool(((scores.max(dim=0).values > problem.lam * (1 + 0.1 * tol)) & outside)
-                    .any())
+    in_ws = torch.zeros(op.p, dtype=torch.bool, device=op.X.device)
+    in_ws[ws] = True
+    return not bool(_violating(problem, scores.max(dim=0).values, in_ws, tol).any())
 
 
 def working_set_solve(
@@ -168,7 +173,7 @@ def working_set_solve(
         primal = float(problem.loss.value(Z, problem.Y) + problem.penalty.value(W))
         rel = (primal - lb) / max(abs(primal), 1e-12)
         per_block = scores.max(dim=0).values
-        viol_blocks = (per_block > problem.lam * (1 + 0.1 * tol)) & ~in_ws
+        viol_blocks = _violating(problem, per_block, in_ws, tol)
         rec = {"round": rnd, "ws_size": int(ws.numel()), "inner_iter": res.n_iter,
                "primal": primal, "lower_bound": lb, "rel_gap": rel,
                "violation": violation, "n_violating": int(viol_blocks.sum()),
