@@ -29,7 +29,7 @@ from convexnn.certificates import Certificate, dual_bound, make_certificate
 from convexnn.exceptions import ConvergenceWarning
 from convexnn.growth import find_violating_gates
 from convexnn.losses import Loss
-from convexnn.nonconvex import train_network
+from convexnn.nonconvex import train_network, train_networks
 from convexnn.objective import network_forward
 from convexnn.operators import PatternOperator
 from convexnn.patterns import (
@@ -237,10 +237,13 @@ def _relayout(W: torch.Tensor, p_old: int, p_new: int, relu: bool) -> torch.Tens
     return out
 
 
+_SEED_BYTES = 1 << 30  # activations of the seeding runs advanced together
+
+
 def _seed_from_nonconvex(
     X: torch.Tensor, X_aug: torch.Tensor, Y: torch.Tensor, loss: Loss, lam: float,
     ps: PatternSet, *, relu: bool, fit_intercept: bool, epochs: int, width: int,
-    generator: torch.Generator, runs: int = 1,
+    generator: torch.Generator, runs: int = 1, optimizer: str = "adam",
 ) -> tuple[PatternSet, torch.Tensor, torch.Tensor, float, Network]:
     """Patterns and a feasible warm start from short Adam runs on the same objective.
 
@@ -255,26 +258,35 @@ def _seed_from_nonconvex(
     output), whose image of a network pays ``‖w̃‖‖α‖₁`` instead of the network's
     ``½(‖w̃‖² + ‖α‖₂²)``: there the program's optimum can be *above* the best run.
     """
-    if loss.name == "softmax":
-        y = Y.argmax(dim=1)
-    elif loss.name == "logistic":
-        y = Y[:, 0]
-    else:
-        y = Y
     dev, dt = X.device, X.dtype
-    best: tuple[float, Any] | None = None  # (objective, convex image) of the best run
-    for run in range(max(1, runs)):
-        seed = int(torch.randint(0, 2**31 - 1, (1,), generator=generator,
-                                 device=generator.device).item())
-        nc = train_network(X, y, n_neurons=width, lam=lam, loss=loss.name,
-                           fit_intercept=fit_intercept, lr=1e-2, max_epochs=epochs,
-                           random_state=seed, device=dev, dtype=dt)
+    n_runs = max(1, runs)
+    seeds = [int(torch.randint(0, 2**31 - 1, (1,), generator=generator,
+                               device=generator.device).item()) for _ in range(n_runs)]
+    if optimizer == "adam":
+        # the runs advance together (the same steps as one by one), as many at a time as
+        # keep their activations (about 4 arrays of n × width each) within _SEED_BYTES
+        per_run = 4 * X.shape[0] * width * X.element_size()
+        group = max(1, min(n_runs, _SEED_BYTES // max(1, per_run)))
+        results = []
+        for g in range(0, n_runs, group):
+            results += train_networks(X, Y, seeds=seeds[g : g + group], n_neurons=width,
+                                      lam=lam, loss=loss.name, fit_intercept=fit_intercept,
+                                      lr=1e-2, max_epochs=epochs)
+    else:
+        y = Y.argmax(dim=1) if loss.name == "softmax" else (
+            Y[:, 0] if loss.name == "logistic" else Y)
+        results = [train_network(X, y, n_neurons=width, lam=lam, loss=loss.name,
+                                 fit_intercept=fit_intercept, optimizer=optimizer, lr=1e-2,
+                                 max_epochs=epochs, random_state=seed, device=dev, dtype=dt)
+                   for seed in seeds]
+    best: tuple[float, Any, Any] | None = None  # (objective, convex image, network)
+    for run, nc in enumerate(results):
         net = Network(*(torch.as_tensor(a, dtype=dt, device=dev) for a in
                         (nc.coefs[0], nc.intercepts[0], nc.coefs[1], nc.intercepts[1])))
         cv = network_to_convex(net, X_aug, fit_intercept=fit_intercept)
         ps, _ = ps.extend(cv.gates, cv.masks)
         log.info("seeding run %d/%d: objective %.6g, %d patterns in the union", run + 1,
-                 max(1, runs), nc.objective, ps.n_patterns)
+                 n_runs, nc.objective, ps.n_patterns)
         if best is None or nc.objective < best[0]:
             best = (float(nc.objective), cv, net)
     assert best is not None
@@ -336,6 +348,7 @@ def fit_convex_network(
     seed_epochs: int = 0,
     seed_width: int | str = 64,
     seed_runs: int = 1,
+    seed_optimizer: str = "adam",
     callback: Callable[[dict[str, Any]], Any] | None = None,
 ) -> FitResult:
     """Fit a two-layer (gated) ReLU network by its convex program; see the module doc."""
@@ -361,7 +374,8 @@ def fit_convex_network(
     if seed_epochs > 0 and warm_start is None and not exact:
         ps, W, b, seed_obj, seed_net = _seed_from_nonconvex(
             X, X_aug, Y, loss, lam, ps, relu=relu, fit_intercept=fit_intercept,
-            epochs=seed_epochs, width=seed_width, generator=generator, runs=seed_runs)
+            epochs=seed_epochs, width=seed_width, generator=generator, runs=seed_runs,
+            optimizer=seed_optimizer)
         seed_W, b_seed = W.clone(), b.clone()
         history.append({"phase": "seed", "primal": seed_obj,
                         "n_patterns": ps.n_patterns, "time": time.perf_counter() - t0})

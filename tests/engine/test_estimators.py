@@ -156,6 +156,17 @@ def test_default_classifier_on_breast_cancer():
     assert model.score(Xte, yte) >= 0.95
 
 
+@pytest.mark.parametrize("seed_optimizer", ["adam", "lbfgs"])
+def test_seeding_optimizers_give_a_network_no_worse_than_their_seed(seed_optimizer):
+    X, y = _reg_data()
+    est = ConvexReLURegressor(lam=1e-2, patterns=5, seed_optimizer=seed_optimizer,
+                              seed_epochs=200, random_state=0).fit(X, y)
+    seed = [h for h in est.history_ if h.get("phase") == "seed"]
+    assert len(seed) == 1
+    assert est.objective_ <= seed[0]["primal"] * (1 + 1e-9)
+    assert est.certificate_.gap <= 1e-6 * est.objective_
+
+
 # ------------------------------------------------------------------ bad input
 @pytest.mark.parametrize("kwargs,match", [
     (dict(lam=-1.0), r"'lam' parameter of ConvexReLURegressor must be a float in the range "
@@ -164,6 +175,7 @@ def test_default_classifier_on_breast_cancer():
     (dict(patterns="all"), r"'patterns' parameter"),
     (dict(patterns=0), r"'patterns' parameter"),
     (dict(dtype="float16"), r"'dtype' parameter"),
+    (dict(seed_optimizer="sgd"), r"'seed_optimizer' parameter .* Got 'sgd' instead"),
     (dict(patterns=np.ones((3, 7))), r"'patterns' parameter .* shape \(n_gates, 3\)"),
 ])
 def test_bad_parameters_name_the_parameter(kwargs, match):

@@ -37,6 +37,7 @@ class BaseConvexNetwork(BaseEstimator):
         "grow": ["boolean"],
         "seed_runs": [Interval(Integral, 0, None, closed="left")],
         "seed_epochs": [Interval(Integral, 1, None, closed="left")],
+        "seed_optimizer": [StrOptions({"adam", "lbfgs"})],
         "seed_width": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
         "max_patterns": [Interval(Integral, 1, None, closed="left")],
         "warm_start": ["boolean"],
@@ -57,6 +58,7 @@ class BaseConvexNetwork(BaseEstimator):
         grow: bool = True,
         seed_runs: int = 3,
         seed_epochs: int = 3000,
+        seed_optimizer: str = "adam",
         seed_width: int | str = "auto",
         max_patterns: int = 20_000,
         warm_start: bool = False,
@@ -73,6 +75,7 @@ class BaseConvexNetwork(BaseEstimator):
         self.grow = grow
         self.seed_runs = seed_runs
         self.seed_epochs = seed_epochs
+        self.seed_optimizer = seed_optimizer
         self.seed_width = seed_width
         self.max_patterns = max_patterns
         self.warm_start = warm_start
@@ -150,7 +153,7 @@ class BaseConvexNetwork(BaseEstimator):
                 self.grow and self.seed_runs > 0 and not isinstance(pat, (str, np.ndarray))
             ) else 0,
             seed_width=self.seed_width if self.seed_width == "auto" else int(self.seed_width),
-            seed_runs=int(self.seed_runs),
+            seed_runs=int(self.seed_runs), seed_optimizer=str(self.seed_optimizer),
         )
         net = res.network
         self.coefs_ = [net.W1.detach().cpu().double().numpy(),

@@ -36,9 +36,14 @@ _DOC_PARAMS = r"""
         With ``grow``: this many short Adam runs (``seed_width`` neurons, lr 1e-2) of the same
         objective seed the program with their neurons' activation patterns. Each run is a
         feasible point of the program over the union, so the convex optimum is at most the
-        best run's objective. 0 turns seeding off.
+        best run's objective. 0 turns seeding off. The Adam runs advance together, one
+        pass over the data for all of them per epoch.
     seed_epochs : int, default=3000
-        Full-batch epochs of each seeding run.
+        Full-batch epochs (Adam) or iterations (L-BFGS) of each seeding run.
+    seed_optimizer : {"adam", "lbfgs"}, default="adam"
+        The seeding runs' method. ``"lbfgs"`` (strong-Wolfe L-BFGS, stops early once it
+        stalls) is faster on small problems with ``seed_epochs`` of a few hundred, but its
+        local minima seed worse programs (measured in BENCHMARKS.md, target 3).
     seed_width : int or "auto", default="auto"
         Hidden neurons of each seeding run. ``"auto"``: as wide as lets the program over
         the union of the runs' patterns (and the sampled ones) take one Newton solve

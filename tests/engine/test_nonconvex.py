@@ -1,0 +1,99 @@
+"""The non-convex baseline: Adam/SGD/L-BFGS runs, and several Adam runs advanced together."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from convexnn.exceptions import ValidationError
+from convexnn.losses import encode_targets
+from convexnn.nonconvex import train_network, train_networks
+from convexnn.objective import network_forward
+
+
+def _data(loss: str, n: int = 40, d: int = 4, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, d))
+    t = np.maximum(X @ rng.standard_normal(d), 0) - X[:, 0]
+    if loss == "squared":
+        y = t
+    elif loss == "logistic":
+        y = np.where(t > np.median(t), 1.0, -1.0)
+    else:
+        y = np.digitize(t, np.quantile(t, [1 / 3, 2 / 3]))
+    return X, y
+
+
+def _objective(X, y, loss, lam, coefs, intercepts, fit_intercept):
+    from convexnn.losses import get_loss
+
+    Xt = torch.as_tensor(X)
+    Y = encode_targets(y, loss, device=Xt.device, dtype=Xt.dtype)
+    W1, W2 = (torch.as_tensor(a) for a in coefs)
+    b1, b2 = (torch.as_tensor(a) for a in intercepts)
+    out = network_forward(Xt, W1, b1 if fit_intercept else None, W2, b2 if fit_intercept else None)
+    reg = (W1**2).sum() + (W2**2).sum() + (b1**2).sum()
+    return float(get_loss(loss).value(out, Y) + 0.5 * lam * reg)
+
+
+@pytest.mark.parametrize("loss", ["squared", "logistic", "softmax"])
+@pytest.mark.parametrize("fit_intercept", [False, True])
+def test_batched_runs_take_the_same_steps_as_single_runs(loss, fit_intercept):
+    X, y = _data(loss)
+    seeds = [3, 17, 91]
+    single = [train_network(X, y, n_neurons=6, lam=1e-2, loss=loss, fit_intercept=fit_intercept,
+                            lr=1e-2, max_epochs=60, random_state=s, dtype="float64")
+              for s in seeds]
+    Xt = torch.as_tensor(X)
+    Y = encode_targets(y, loss, device=Xt.device, dtype=Xt.dtype)
+    batched = train_networks(Xt, Y, seeds=seeds, n_neurons=6, lam=1e-2, loss=loss,
+                             fit_intercept=fit_intercept, lr=1e-2, max_epochs=60)
+    assert len(batched) == len(seeds)
+    for a, b in zip(single, batched):
+        assert b.objective == pytest.approx(a.objective, rel=1e-9)
+        for u, v in zip(a.coefs + a.intercepts, b.coefs + b.intercepts):
+            np.testing.assert_allclose(v, u, rtol=1e-7, atol=1e-10)
+        # the reported objective is the SPEC §1 value of the returned network
+        assert b.objective == pytest.approx(
+            _objective(X, y, loss, 1e-2, b.coefs, b.intercepts, fit_intercept), rel=1e-12)
+    if not fit_intercept:
+        for b in batched:
+            assert not np.any(b.intercepts[0]) and not np.any(b.intercepts[1])
+
+
+def test_batched_runs_lower_the_objective_and_keep_the_best_iterate():
+    X, y = _data("squared", seed=1)
+    Xt = torch.as_tensor(X)
+    Y = encode_targets(y, "squared", device=Xt.device, dtype=Xt.dtype)
+    start = train_networks(Xt, Y, seeds=[5], n_neurons=8, lam=1e-3, lr=1e-2, max_epochs=1)[0]
+    # lr = 10 diverges: the best iterate seen (the start) is what comes back
+    wild = train_networks(Xt, Y, seeds=[5], n_neurons=8, lam=1e-3, lr=10.0, max_epochs=200)[0]
+    tame = train_networks(Xt, Y, seeds=[5], n_neurons=8, lam=1e-3, lr=1e-2, max_epochs=300)[0]
+    assert tame.objective < 0.5 * start.objective
+    assert wild.objective <= start.objective + 1e-12
+
+
+def test_batched_runs_need_a_seed():
+    X = torch.zeros(3, 2, dtype=torch.float64)
+    with pytest.raises(ValidationError, match="'seeds'"):
+        train_networks(X, X[:, :1], seeds=[], n_neurons=2, lam=1.0)
+
+
+@pytest.mark.parametrize("loss", ["squared", "logistic"])
+def test_lbfgs_run_converges_and_beats_a_short_adam_run(loss):
+    X, y = _data(loss, n=60, seed=2)
+    adam = train_network(X, y, n_neurons=8, lam=1e-2, loss=loss, lr=1e-2, max_epochs=100,
+                         random_state=0, dtype="float64")
+    lb = train_network(X, y, n_neurons=8, lam=1e-2, loss=loss, optimizer="lbfgs",
+                       max_epochs=2000, random_state=0, dtype="float64")
+    assert lb.objective < adam.objective
+    assert lb.n_epochs < 2000  # it stops once a chunk of iterations no longer helps
+    assert lb.objective == pytest.approx(
+        _objective(X, y, loss, 1e-2, lb.coefs, lb.intercepts, True), rel=1e-12)
+
+
+def test_unknown_optimizer_is_refused():
+    X, y = _data("squared")
+    with pytest.raises(ValidationError, match="'optimizer'.*'lbfgs'.*'newton'"):
+        train_network(X, y, n_neurons=2, lam=1.0, optimizer="newton")
