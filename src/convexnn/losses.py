@@ -39,7 +39,12 @@ class Loss:
     #: Lipschitz constant of the gradient times n.
     smoothness: float = 1.0
 
-    def value(self, Z: torch.Tensor, Y: torch.Tensor) -> torch.Tensor:  # pragma: no cover
+    def value(self, Z: torch.Tensor, Y: torch.Tensor) -> torch.Tensor:
+        r""":math:`L(Z) = \frac1n \sum_k \ell(z_k, y_k)`, a scalar tensor."""
+        return self.row_values(Z, Y).sum() / Z.shape[0]
+
+    def row_values(self, Z: torch.Tensor, Y: torch.Tensor) -> torch.Tensor:  # pragma: no cover
+        r"""The per-sample losses :math:`\ell(z_k, y_k)`, shape (n,) (no ``1/n``)."""
         raise NotImplementedError
 
     def grad(self, Z: torch.Tensor, Y: torch.Tensor) -> torch.Tensor:  # pragma: no cover
@@ -70,6 +75,9 @@ class SquaredLoss(Loss):
     def value(self, Z: torch.Tensor, Y: torch.Tensor) -> torch.Tensor:
         return 0.5 * ((Z - Y) ** 2).sum() / Z.shape[0]
 
+    def row_values(self, Z: torch.Tensor, Y: torch.Tensor) -> torch.Tensor:
+        return 0.5 * ((Z - Y) ** 2).sum(dim=1)
+
     def grad(self, Z: torch.Tensor, Y: torch.Tensor) -> torch.Tensor:
         return (Z - Y) / Z.shape[0]
 
@@ -90,6 +98,9 @@ class LogisticLoss(Loss):
 
     def value(self, Z: torch.Tensor, Y: torch.Tensor) -> torch.Tensor:
         return torch.nn.functional.softplus(-Y * Z).sum() / Z.shape[0]
+
+    def row_values(self, Z: torch.Tensor, Y: torch.Tensor) -> torch.Tensor:
+        return torch.nn.functional.softplus(-Y * Z).sum(dim=1)
 
     def grad(self, Z: torch.Tensor, Y: torch.Tensor) -> torch.Tensor:
         return -Y * torch.sigmoid(-Y * Z) / Z.shape[0]
@@ -125,6 +136,9 @@ class SoftmaxLoss(Loss):
 
     def value(self, Z: torch.Tensor, Y: torch.Tensor) -> torch.Tensor:
         return (torch.logsumexp(Z, dim=1) - (Z * Y).sum(dim=1)).sum() / Z.shape[0]
+
+    def row_values(self, Z: torch.Tensor, Y: torch.Tensor) -> torch.Tensor:
+        return torch.logsumexp(Z, dim=1) - (Z * Y).sum(dim=1)
 
     def grad(self, Z: torch.Tensor, Y: torch.Tensor) -> torch.Tensor:
         return (torch.softmax(Z, dim=1) - Y) / Z.shape[0]

@@ -297,9 +297,10 @@ def train_networks(
     # intercept both biases stay at zero
     decay = torch.full_like(P, lam)
     decay[o3:] = 0.0
-    mask = torch.ones_like(P)
+    mask = None
     if not fit_intercept:
         decay[o1:o2] = 0.0
+        mask = torch.ones_like(P)
         mask[o1:o2] = 0.0
         mask[o3:] = 0.0
     m1, m2 = torch.zeros_like(P), torch.zeros_like(P)
@@ -307,36 +308,43 @@ def train_networks(
     best = torch.full((R,), math.inf, device=dev, dtype=dt)
     best_P = P.clone()
     Yr = Y.repeat_interleave(R, dim=0)                     # row i·R + r ↔ sample i, run r
-    w2 = W2.view(R, m) if c == 1 else None
     t0 = time.perf_counter()
     epoch = 0
     for epoch in range(1, max_epochs + 1):
         H = torch.addmm(b1, X, W1)                         # (n, R m)
-        A = torch.relu(H).view(n, R, m)
-        if w2 is not None:                                 # one output: no small bmm
-            Z = (A * w2).sum(dim=2, keepdim=True) + b2
+        A = torch.relu(H)
+        # the runs' second layers as one block-diagonal (R m, R c) matrix: every product
+        # is a single (mostly zero, but small) matrix product instead of R little ones
+        A = A.view(n, R, m)
+        if c == 1:                                         # one output: no small bmm
+            Z = (A * W2.view(R, m)).sum(dim=2, keepdim=True) + b2
         else:
             Z = torch.einsum("nrm,rmc->nrc", A, W2) + b2
-        G = L.grad(Z.reshape(n * R, c), Yr).mul_(R).view(n, R, c)
-        vals = torch.stack([L.value(Z[:, r], Y) for r in range(R)])
-        vals = vals + 0.5 * torch.zeros_like(vals).index_add_(0, run_of, decay * P * P)
+        Zf = Z.reshape(n * R, c)
+        G = L.grad(Zf, Yr).mul_(R).view(n, R, c)
+        dP = decay * P                                     # ∇ of the weight decay
+        vals = L.row_values(Zf, Yr).view(n, R).sum(dim=0).div_(n).index_add_(
+            0, run_of, dP * P, alpha=0.5)
         better = vals < best                               # NaN compares False
         best = torch.where(better, vals, best)
         best_P = torch.where(better[run_of], P, best_P)
-        if w2 is not None:
-            D = G * w2
+        if c == 1:
+            D = G * W2.view(R, m)
             gW2 = (A * G).sum(dim=0)
         else:
             D = torch.einsum("nrc,rmc->nrm", G, W2)
             gW2 = torch.einsum("nrm,nrc->rmc", A, G)
         D = D.reshape(n, R * m).mul_(H > 0)
         grad = torch.cat([(X.T @ D).reshape(-1), D.sum(dim=0), gW2.reshape(-1),
-                          G.sum(dim=0).reshape(-1)]).mul_(mask).add_(decay * P)
+                          G.sum(dim=0).reshape(-1)])
+        if mask is not None:
+            grad.mul_(mask)
+        grad.add_(dP)
         # Adam, as torch.optim.Adam computes it
-        m1.mul_(beta1).add_(grad, alpha=1 - beta1)
+        m1.lerp_(grad, 1 - beta1)
         m2.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
         bc1, bc2 = 1 - beta1**epoch, 1 - beta2**epoch
-        denom = (m2.sqrt() / math.sqrt(bc2)).add_(eps)
+        denom = m2.sqrt().div_(math.sqrt(bc2)).add_(eps)
         P.addcdiv_(m1, denom, value=-lr / bc1)
         if time_limit is not None and time.perf_counter() - t0 > time_limit:
             break

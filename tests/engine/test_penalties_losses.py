@@ -50,3 +50,15 @@ def test_loss_hessians_are_the_blocks_of_autograds(seed):
         full = full.reshape(n * c, n * c)
         blocks = torch.block_diag(*loss.hessian(Z_, Y_))
         assert torch.allclose(full, blocks, atol=1e-12), loss.name
+
+
+@settings(max_examples=20, deadline=None)
+@given(seed=st.integers(0, 10**6))
+def test_row_values_sum_to_the_value(seed):
+    n = 6
+    for loss, Z_, Y_ in _loss_cases(seed, n):
+        rows = loss.row_values(Z_, Y_)
+        assert rows.shape == (n,)
+        assert abs(float(rows.sum() / n - loss.value(Z_, Y_))) < 1e-12, loss.name
+        # each row is the loss of that sample alone
+        assert abs(float(rows[2] - loss.value(Z_[2:3], Y_[2:3]))) < 1e-12, loss.name
