@@ -312,10 +312,7 @@ def train_networks(
     epoch = 0
     for epoch in range(1, max_epochs + 1):
         H = torch.addmm(b1, X, W1)                         # (n, R m)
-        A = torch.relu(H)
-        # the runs' second layers as one block-diagonal (R m, R c) matrix: every product
-        # is a single (mostly zero, but small) matrix product instead of R little ones
-        A = A.view(n, R, m)
+        A = torch.relu(H).view(n, R, m)
         if c == 1:                                         # one output: no small bmm
             Z = (A * W2.view(R, m)).sum(dim=2, keepdim=True) + b2
         else:
