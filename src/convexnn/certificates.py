@@ -83,12 +83,15 @@ class DualBound:
 
 
 def _cone_block_bounds(
-    op: PatternOperator, G: torch.Tensor, mu: torch.Tensor | None, iters: int
+    op: PatternOperator, G: torch.Tensor, mu: torch.Tensor | None, iters: int,
+    enough: float = 0.0,
 ) -> torch.Tensor:
     """Upper bounds on :math:`\\max_{u\\in K_j,\\|u\\|\\le1}\\langle -G_j, u\\rangle` per block.
 
     Minimizes :math:`\\tfrac12\\|-G + \\mathcal G^\\top \\mu\\|^2` over μ ≥ 0 by projected
-    gradient from ``mu``; every iterate gives a valid bound, the best is kept.
+    gradient from ``mu``; every iterate gives a valid bound, the best is kept. Stops as
+    soon as every block's bound is ``≤ enough`` (smaller bounds would not change the
+    caller's lower bound).
     """
     X = op.X
     n = X.shape[0]
@@ -101,6 +104,8 @@ def _cone_block_bounds(
     mu_prev, t = mu, 1.0
     y = mu
     for _ in range(iters):
+        if best.numel() == 0 or float(best.max()) <= enough:
+            break
         Hy = -G + op.cone_rmatvec(y)
         mu_new = torch.clamp(y - step * op.cone_matvec(Hy), min=0)
         t_new = 0.5 * (1 + math.sqrt(1 + 4 * t * t))
@@ -180,7 +185,15 @@ def dual_bound(
         G = op.rmatvec(V)  # (c, p, d)
         vector = combine_outputs and op.c > 1
         if constrained:
-            blocks = _cone_block_bounds(op, G, mu, cone_iters)
+            # the bound's scale is min(λ/ν, s*) with s* the best scale without the dual
+            # constraint (capped at 1 except for the squared loss): block bounds below
+            # λ/s* cannot raise it, so the cone iterations stop there
+            enough = 0.0
+            if not vector:
+                s_free, _ = _maximize_scale(loss, V, Y, math.inf if isinstance(
+                    loss, SquaredLoss) else 1.0)
+                enough = lam / s_free if s_free > 0 else math.inf
+            blocks = _cone_block_bounds(op, G, mu, cone_iters, enough)
         elif vector:
             blocks = block_spectral_norms(G)[None, :]
         else:

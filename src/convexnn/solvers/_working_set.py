@@ -12,6 +12,7 @@ duality gap over all blocks certifies it.
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable
 from functools import partial
@@ -38,16 +39,29 @@ def restrict(problem: ConvexProblem, blocks: torch.Tensor) -> ConvexProblem:
 
 
 def block_scores(
-    problem: ConvexProblem, Z: torch.Tensor, mu: torch.Tensor | None, cone_iters: int = 30
+    problem: ConvexProblem, Z: torch.Tensor, mu: torch.Tensor | None, cone_iters: int = 30,
+    tol: float | None = None,
 ) -> tuple[torch.Tensor, float]:
-    """Per-block dual-constraint values at outputs ``Z`` (c, p) and the lower bound."""
+    """Per-block dual-constraint values at outputs ``Z`` (c, p) and the lower bound.
+
+    With ``tol`` (ReLU programs), the cone bounds stop improving once no block exceeds
+    ``λ(1 + 0.1 tol)`` (the violation test of :func:`_violating`) nor ``λ/s*`` (``s*``:
+    the dual scale that the bound would take without the constraint), since smaller
+    scores change neither the violators nor the bound.
+    """
     loss, Y, op = problem.loss, problem.Y, problem.op
     V = loss.grad(Z, Y)
     if problem.fit_bias:
         V = loss.center(V, Y)
     G = op.rmatvec(V)
     if problem.constrained:
-        blocks = _cone_block_bounds(op, G, mu, cone_iters)
+        enough = 0.0
+        if tol is not None:
+            s_free, _ = _maximize_scale(loss, V, Y, math.inf if loss.name == "squared"
+                                        else 1.0)
+            enough = problem.lam * min(1.0 + 0.1 * tol, 1.0 / s_free if s_free > 0
+                                       else math.inf)
+        blocks = _cone_block_bounds(op, G, mu, cone_iters, enough)
     else:
         blocks = problem.penalty.block_dual_norms(G)  # (c, p), or (1, p) for vector outputs
     nu = float(blocks.max()) if blocks.numel() else 0.0
@@ -72,7 +86,7 @@ def _final_round(problem: ConvexProblem, ws: torch.Tensor, tol: float, W_ws: tor
     W[:, ws] = W_ws.to(dt)
     mu = torch.zeros(op.X.shape[0], op.c, op.p, dtype=dt, device=op.X.device)
     mu[:, :, ws] = z_ws.reshape(op.X.shape[0], op.c, -1).to(dt)
-    scores, _ = block_scores(problem, op.matvec(W) + b.to(dt), mu)
+    scores, _ = block_scores(problem, op.matvec(W) + b.to(dt), mu, tol=tol)
     in_ws = torch.zeros(op.p, dtype=torch.bool, device=op.X.device)
     in_ws[ws] = True
     return not bool(_violating(problem, scores.max(dim=0).values, in_ws, tol).any())
@@ -117,7 +131,7 @@ def working_set_solve(
     if mu_full is not None and mu0 is not None and tuple(mu0.shape) == tuple(mu_full.shape):
         mu_full = mu0.to(X.dtype).clone()
     Z = op.matvec(W) + b
-    scores, _ = block_scores(problem, Z, mu_full)
+    scores, _ = block_scores(problem, Z, mu_full, tol=tol)
     per_block = scores.max(dim=0).values  # (P,)
     norms = torch.linalg.vector_norm(W, dim=-1)
     # interior-point solutions leave inactive blocks at the barrier's scale
@@ -169,7 +183,7 @@ def working_set_solve(
             ipm = (res.extra["ipm_Z"], ipm_mu)
         violation = float(res.extra.get("violation", 0.0))
         Z = op.matvec(W) + b
-        scores, lb = block_scores(problem, Z, mu_full)
+        scores, lb = block_scores(problem, Z, mu_full, tol=tol)
         primal = float(problem.loss.value(Z, problem.Y) + problem.penalty.value(W))
         rel = (primal - lb) / max(abs(primal), 1e-12)
         per_block = scores.max(dim=0).values
