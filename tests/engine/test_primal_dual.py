@@ -16,7 +16,7 @@ from convexnn.training import _problem
 cp = pytest.importorskip("cvxpy")
 
 
-def _program(seed, *, n=40, d=3, p=12, loss="squared", relu=True, fit_bias=False):
+def _program(seed, *, n=40, d=3, p=12, loss="squared", relu=True, fit_bias=False, lam=0.01):
     rng = np.random.default_rng(seed)
     X = torch.as_tensor(rng.standard_normal((n, d)))
     y = torch.sin(2 * X[:, 0]) + 0.3 * X[:, 1]
@@ -25,7 +25,7 @@ def _program(seed, *, n=40, d=3, p=12, loss="squared", relu=True, fit_bias=False
     gen = torch.Generator().manual_seed(seed)
     ps = sample_patterns(X, p, generator=gen)
     L = SquaredLoss() if loss == "squared" else LogisticLoss()
-    return _problem(X, ps, y[:, None], L, 0.01, relu=relu, fit_bias=fit_bias)
+    return _problem(X, ps, y[:, None], L, lam, relu=relu, fit_bias=fit_bias)
 
 
 @pytest.mark.parametrize("loss", ["squared", "logistic"])
@@ -127,3 +127,60 @@ def test_design_gram_by_row_chunks_matches_the_explicit_design(weighted, monkeyp
     ref = (J if h is None else J * h[:, None]).T @ J
     monkeypatch.setattr(pd_mod, "_OUTER_CHUNK_ENTRIES", 12 * 7)  # chunks of 7 rows
     assert torch.allclose(pd_mod._design_gram(X, SD, h), ref, atol=1e-12)
+
+
+@pytest.mark.parametrize("loss", ["squared", "logistic"])
+@pytest.mark.parametrize("fit_bias", [False, True])
+def test_cone_bounds_stop_early_without_changing_the_certificate(monkeypatch, loss, fit_bias):
+    """The cone iterations stop once no block can move the bound or the violators: the
+    lower bound is the one that every iteration would give, and fewer are run. Here
+    λ is just above λ_max, where the zero network is optimal and every block's cone
+    bound falls below λ within the iterations."""
+    from convexnn import certificates
+    from convexnn.certificates import dual_bound
+    from convexnn.solvers import _working_set as ws_mod
+
+    prob = _program(4, loss=loss, fit_bias=fit_bias)
+    Wz, bz = prob.zeros()
+    Z0 = prob.op.matvec(Wz) + bz
+    scores, _ = ws_mod.block_scores(prob, Z0, None, 200)
+    prob = _program(4, loss=loss, fit_bias=fit_bias, lam=1.02 * float(scores.max()))
+    res = primal_dual(prob, tol=1e-9, max_iter=300)
+    Z = prob.op.matvec(res.W) + res.b
+    mu = res.extra.get("mu")
+    calls = {"n": 0}
+    original = certificates._cone_block_bounds
+
+    def counting(op, G, mu_, iters, enough=0.0):
+        real = op.cone_rmatvec
+
+        def rm(v):
+            calls["n"] += 1
+            return real(v)
+
+        op.cone_rmatvec = rm
+        try:
+            return original(op, G, mu_, iters, enough)
+        finally:
+            del op.cone_rmatvec
+
+    def full(op, G, mu_, iters, enough=0.0):
+        return counting(op, G, mu_, iters, 0.0)
+
+    kw = dict(fit_bias=fit_bias, constrained=True, mu=mu, cone_iters=50)
+    monkeypatch.setattr(certificates, "_cone_block_bounds", counting)
+    monkeypatch.setattr(ws_mod, "_cone_block_bounds", counting)
+    lb_early = dual_bound(prob.loss, prob.Y, Z, prob.op, prob.lam, **kw).lower_bound
+    s_early, lbw_early = ws_mod.block_scores(prob, Z, mu, 50, tol=1e-6)
+    n_early = calls["n"]
+    calls["n"] = 0
+    monkeypatch.setattr(certificates, "_cone_block_bounds", full)
+    monkeypatch.setattr(ws_mod, "_cone_block_bounds", full)
+    lb_full = dual_bound(prob.loss, prob.Y, Z, prob.op, prob.lam, **kw).lower_bound
+    s_full, lbw_full = ws_mod.block_scores(prob, Z, mu, 50)
+    assert n_early < calls["n"]
+    assert lb_early == pytest.approx(lb_full, rel=1e-10, abs=1e-14)
+    assert lbw_early == pytest.approx(lbw_full, rel=1e-10, abs=1e-14)
+    # the violation test sees the same blocks above λ(1 + 0.1 tol)
+    thr = prob.lam * (1 + 1e-7)
+    assert torch.equal(s_early.max(0).values > thr, s_full.max(0).values > thr)
