@@ -268,3 +268,22 @@ def test_working_set_defers_the_polish_to_the_last_round(seed):
     opt = prob.objective(ref.W, ref.b)
     assert abs(prob.objective(res.W, res.b) - opt) <= 1e-7 * abs(opt)
     assert res.extra["rel_gap"] <= 1e-8
+
+
+@pytest.mark.parametrize("fraction,expect_all", [(0.0, True), (1.01, False)])
+def test_working_set_takes_every_block_when_the_start_set_is_large(seed, fraction, expect_all):
+    """``all_if_fraction``: a first round over every block when the active blocks and
+    violators at the start reach that fraction of them; otherwise the set grows from
+    ``initial_size`` blocks. Both end at the optimum over every block."""
+    from convexnn.solvers._working_set import working_set_solve
+    from convexnn.training import _inner
+
+    prob = _program(seed, p=20)
+    res = working_set_solve(prob, _inner, tol=1e-8, initial_size=4, all_if_fraction=fraction)
+    first = res.history[0]["ws_size"]
+    assert (first == prob.op.p) == expect_all
+    if expect_all:
+        assert len(res.history) == 1
+    ref = primal_dual(prob, tol=1e-9, max_iter=300)
+    opt = prob.objective(ref.W, ref.b)
+    assert abs(prob.objective(res.W, res.b) - opt) <= 1e-7 * abs(opt)

@@ -106,6 +106,7 @@ def working_set_solve(
     callback: Callable[[dict], None] | None = None,
     mu0: torch.Tensor | None = None,
     defer_polish: bool = False,
+    all_if_fraction: float | None = None,
 ) -> SolverResult:
     """Solve ``problem`` with ``inner`` on growing working sets of blocks.
 
@@ -118,6 +119,10 @@ def working_set_solve(
     :func:`convexnn.solvers._primal_dual.finish`) and is told to skip the ReLU support
     polish when blocks outside the working set violate their dual constraint at its
     interior point (the round will be followed by another one).
+    ``all_if_fraction``: when the starting set (active blocks and violators) already holds
+    at least this fraction of all blocks and all of them fit ``max_size``, the first round
+    takes every block — each round re-runs a whole interior-point solve, so a set that
+    would grow by many rounds is cheaper taken whole, and a small one cheaper grown.
     """
     op = problem.op
     X = op.X
@@ -146,6 +151,8 @@ def working_set_solve(
                                          per_block), descending=True)[:cap]
         in_ws = torch.zeros_like(in_ws)
         in_ws[keep] = True
+    if all_if_fraction is not None and P <= cap and int(in_ws.sum()) >= all_if_fraction * P:
+        k0 = P
     order = torch.argsort(torch.where(in_ws, torch.full_like(per_block, -1.0), per_block),
                           descending=True)
     need = max(0, k0 - int(in_ws.sum()))
