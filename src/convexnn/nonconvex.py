@@ -237,6 +237,8 @@ def train_networks(
     lr: float = 1e-3,
     max_epochs: int = 1000,
     time_limit: float | None = None,
+    stall_tol: float | None = None,
+    stall_window: int = 250,
 ) -> list[NonconvexResult]:
     r"""Several full-batch Adam runs of the SPEC §1 objective, advanced together.
 
@@ -264,6 +266,9 @@ def train_networks(
     Y : targets encoded as the loss expects (:func:`convexnn.losses.encode_targets`),
         shape (n, c).
     seeds : one integer seed per run.
+    stall_tol : float, optional
+        Stop once no run's best objective has dropped by more than ``stall_tol``
+        (relative) over the last ``stall_window`` epochs.
 
     Returns
     -------
@@ -310,6 +315,7 @@ def train_networks(
     Yr = Y.repeat_interleave(R, dim=0)                     # row i·R + r ↔ sample i, run r
     t0 = time.perf_counter()
     epoch = 0
+    mark: torch.Tensor | None = None  # best objectives stall_window epochs ago
     for epoch in range(1, max_epochs + 1):
         H = torch.addmm(b1, X, W1)                         # (n, R m)
         A = torch.relu(H).view(n, R, m)
@@ -347,6 +353,10 @@ def train_networks(
             break
         if epoch % 256 == 0 and not bool(torch.isfinite(vals).any()):
             break
+        if stall_tol is not None and epoch % stall_window == 0:
+            if mark is not None and bool(((mark - best) <= stall_tol * best.abs()).all()):
+                break
+            mark = best.clone()
     elapsed = time.perf_counter() - t0
     bW1, bb1 = best_P[:o1].view(d, R, m), best_P[o1:o2].view(R, m)
     bW2, bb2 = best_P[o2:o3].view(R, m, c), best_P[o3:].view(R, c)

@@ -248,6 +248,8 @@ def _relayout(W: torch.Tensor, p_old: int, p_new: int, relu: bool) -> torch.Tens
 
 
 _SEED_BYTES = 1 << 30  # activations of the seeding runs advanced together
+#: the seeding runs stop early once none gains more than this (relative) in 250 epochs
+_SEED_STALL_TOL: float | None = None
 
 
 def _seed_from_nonconvex(
@@ -281,7 +283,8 @@ def _seed_from_nonconvex(
         for g in range(0, n_runs, group):
             results += train_networks(X, Y, seeds=seeds[g : g + group], n_neurons=width,
                                       lam=lam, loss=loss.name, fit_intercept=fit_intercept,
-                                      lr=1e-2, max_epochs=epochs)
+                                      lr=1e-2, max_epochs=epochs,
+                                      stall_tol=_SEED_STALL_TOL)
     else:
         y = Y.argmax(dim=1) if loss.name == "softmax" else (
             Y[:, 0] if loss.name == "logistic" else Y)
