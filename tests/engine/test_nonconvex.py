@@ -97,3 +97,18 @@ def test_unknown_optimizer_is_refused():
     X, y = _data("squared")
     with pytest.raises(ValidationError, match="'optimizer'.*'lbfgs'.*'newton'"):
         train_network(X, y, n_neurons=2, lam=1.0, optimizer="newton")
+
+
+def test_batched_runs_stop_once_every_run_stalls():
+    X, y = _data("squared", seed=3)
+    Xt = torch.as_tensor(X)
+    Y = encode_targets(y, "squared", device=Xt.device, dtype=Xt.dtype)
+    kw = dict(seeds=[1, 2], n_neurons=6, lam=1e-2, lr=1e-2, max_epochs=400)
+    full = train_networks(Xt, Y, **kw)
+    # a huge tolerance: the first comparison (after two windows) already counts as a stall
+    early = train_networks(Xt, Y, stall_tol=1e9, stall_window=50, **kw)
+    never = train_networks(Xt, Y, stall_tol=0.0, stall_window=50, **kw)
+    assert [r.n_epochs for r in full] == [400, 400]
+    assert [r.n_epochs for r in early] == [100, 100]
+    assert [r.n_epochs for r in never] == [400, 400]  # still improving: no stall
+    assert all(e.objective >= f.objective for e, f in zip(early, full))
