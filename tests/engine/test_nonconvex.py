@@ -39,13 +39,14 @@ def _objective(X, y, loss, lam, coefs, intercepts, fit_intercept):
 
 @pytest.mark.parametrize("loss", ["squared", "logistic", "softmax"])
 @pytest.mark.parametrize("fit_intercept", [False, True])
-def test_batched_runs_take_the_same_steps_as_single_runs(loss, fit_intercept):
+def test_batched_runs_take_the_same_steps_as_single_runs(loss, fit_intercept, device):
     X, y = _data(loss)
     seeds = [3, 17, 91]
     single = [train_network(X, y, n_neurons=6, lam=1e-2, loss=loss, fit_intercept=fit_intercept,
-                            lr=1e-2, max_epochs=60, random_state=s, dtype="float64")
+                            lr=1e-2, max_epochs=60, random_state=s, dtype="float64",
+                            device=device)
               for s in seeds]
-    Xt = torch.as_tensor(X)
+    Xt = torch.as_tensor(X, device=device)
     Y = encode_targets(y, loss, device=Xt.device, dtype=Xt.dtype)
     batched = train_networks(Xt, Y, seeds=seeds, n_neurons=6, lam=1e-2, loss=loss,
                              fit_intercept=fit_intercept, lr=1e-2, max_epochs=60)

@@ -287,3 +287,21 @@ def test_working_set_takes_every_block_when_the_start_set_is_large(seed, fractio
     ref = primal_dual(prob, tol=1e-9, max_iter=300)
     opt = prob.objective(ref.W, ref.b)
     assert abs(prob.objective(res.W, res.b) - opt) <= 1e-7 * abs(opt)
+
+
+def test_batched_null_bases_are_orthonormal_null_spaces():
+    from convexnn.solvers._support_polish import _null_bases
+
+    gen = torch.Generator().manual_seed(0)
+    d = 5
+    rows = [torch.randn(t, d, generator=gen, dtype=torch.float64) for t in (0, 1, 2, 2, 4, 1)]
+    rows.append(torch.cat([rows[2], rows[2][:1] * 3.0]))  # rank 2 with three rows
+    rows.append(torch.zeros(2, d, dtype=torch.float64))  # rank 0
+    expect = [5, 4, 3, 3, 1, 4, 3, 5]
+    bases = _null_bases(rows, d)
+    for r, N, k in zip(rows, bases, expect):
+        assert N.shape == (d, k)
+        torch.testing.assert_close(N.T @ N, torch.eye(k, dtype=torch.float64), atol=1e-12,
+                                   rtol=0)
+        if r.shape[0]:
+            assert float((r @ N).abs().max()) <= 1e-12 * max(1.0, float(r.abs().max()))
