@@ -550,8 +550,8 @@ def certificate_dict(est: Any) -> dict[str, Any]:
 
 SCOPE_TEXT = {
     "global": "global: no two-layer ReLU network of any width has a lower objective",
-    "sampled": "sampled: optimal among networks whose neurons use the sampled activation "
-    "patterns",
+    "sampled": "sampled: optimal among networks whose neurons use the program's activation "
+    "patterns (sampled, seeded and grown)",
 }
 
 

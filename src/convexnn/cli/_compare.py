@@ -172,7 +172,7 @@ def print_comparison(result: dict[str, Any]) -> None:
     scope = cert.get("scope")
     if lower is not None:
         where = ("over every two-layer ReLU network of any width" if scope == "global"
-                 else "over the convex program with the sampled activation patterns")
+                 else "over the convex program's activation patterns")
         click.echo(f"certified lower bound {c.fmt(lower, 8)} ({scope}: {where}); the convex "
                    f"fit is within {c.fmt(cert.get('gap'), 3)} of it")
     for opt, best in result["best"].items():
