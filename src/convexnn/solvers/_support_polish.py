@@ -68,15 +68,10 @@ def _tight_rows(r: torch.Tensor, z: torch.Tensor, d: int) -> torch.Tensor:
     return idx
 
 
-def _null_basis(rows: torch.Tensor, d: int) -> torch.Tensor:
-    """Orthonormal basis (d × k) of the null space of ``rows`` (t × d)."""
-    return _null_bases([rows], d)[0]
-
-
 def _null_bases(rows: list[torch.Tensor], d: int) -> list[torch.Tensor]:
-    """:func:`_null_basis` of each matrix in ``rows``, with one batched SVD per row count
-    (a polish round has one small matrix per live block: one call each was a third of
-    the polish's time on n = 120 problems)."""
+    """Orthonormal bases (d × k) of the null spaces of the matrices ``rows`` (t × d each),
+    with one batched SVD per row count (a polish round has one small matrix per live
+    block: one SVD call each was a third of the polish's time on n = 120 problems)."""
     out: list[torch.Tensor | None] = [None] * len(rows)
     groups: dict[int, list[int]] = {}
     for i, r in enumerate(rows):
