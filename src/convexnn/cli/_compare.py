@@ -18,7 +18,7 @@ logger = logging.getLogger(__name__)
 #: What ``convexnn demo`` runs (~20 s on 2 cores): the default pipeline (three Adam
 #: seeding runs, the convex program over their patterns, column generation) on two of the
 #: diabetes features, then Adam from three seeds at the same width (session 8: convex 9.5 s,
-#: 0.5 % below the best Adam run, certified to 1e-7 over its 370 patterns).
+#: 0.5 % below the best Adam run, within 5e-7 (relative) of its bound over 370 patterns).
 DEMO_DATA = "diabetes"
 DEMO_SETTINGS: dict[str, Any] = {
     "features": ["bmi", "s5"],
