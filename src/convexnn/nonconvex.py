@@ -68,10 +68,10 @@ def train_network(
     lam : λ (SPEC scaling).
     optimizer : ``"adam"``, ``"sgd"`` (SGD with momentum 0.9) or ``"lbfgs"`` (full-batch
         L-BFGS with a strong-Wolfe line search; one "epoch" is one L-BFGS iteration, and
-        the run stops early once an iteration no longer lowers the objective by more than
-        ``1e-10`` relative). The objective is smooth except on the ReLU kinks, so L-BFGS
-        reaches a local minimum in far fewer passes over the data than Adam on small
-        problems, where each pass costs little more than Python's overhead.
+        the run stops early once a chunk of 25 iterations no longer lowers the objective
+        by more than ``1e-10`` relative). The objective is smooth except on the ReLU
+        kinks, so L-BFGS reaches a local minimum in far fewer passes over the data than
+        Adam on small problems, where each pass costs little more than Python's overhead.
     batch_size : ``None`` for full-batch steps (one epoch = one step); ignored by L-BFGS.
     time_limit : stop after this many seconds (the best iterate is kept).
 
@@ -245,7 +245,7 @@ def train_networks(
     Run ``r`` starts from the same initialization as ``train_network(...,
     random_state=seeds[r])`` and takes the same Adam steps (Adam acts entry by entry, and
     each run's gradient depends on its own parameters only), but all runs share each
-    pass: their first layers are stacked into one ``(R, d, m)`` tensor, the gradients are
+    pass: their first layers sit side by side in one ``(d, R·m)`` matrix, the gradients are
     written out by hand (no autograd graph) and one Adam update moves every parameter of
     every run. On small problems a full-batch step costs mostly interpreter overhead, so
     ``R`` runs take little more than one. Each run keeps the best iterate it has seen
@@ -278,6 +278,16 @@ def train_networks(
     if not seeds:
         raise ValidationError("The 'seeds' parameter of train_networks must list at least "
                               "one seed. Got an empty list instead.")
+    if not isinstance(n_neurons, int) or n_neurons < 1:
+        raise ValidationError(
+            f"The 'n_neurons' parameter of train_networks must be an int >= 1. "
+            f"Got {n_neurons!r} instead."
+        )
+    if X.ndim != 2 or Y.ndim != 2 or X.shape[0] != Y.shape[0]:
+        raise ValidationError(
+            f"train_networks needs X of shape (n, d) and Y of shape (n, c) with the same n. "
+            f"Got X {tuple(X.shape)} and Y {tuple(Y.shape)} instead."
+        )
     L = get_loss(loss)
     n, d = X.shape
     c = Y.shape[1]
@@ -343,7 +353,7 @@ def train_networks(
         if mask is not None:
             grad.mul_(mask)
         grad.add_(dP)
-        # Adam, as torch.optim.Adam computes it
+        # Adam, as torch.optim.Adam computes it (up to rounding)
         m1.lerp_(grad, 1 - beta1)
         m2.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
         bc1, bc2 = 1 - beta1**epoch, 1 - beta2**epoch

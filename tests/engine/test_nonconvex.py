@@ -75,10 +75,14 @@ def test_batched_runs_lower_the_objective_and_keep_the_best_iterate():
     assert wild.objective <= start.objective + 1e-12
 
 
-def test_batched_runs_need_a_seed():
+def test_batched_runs_refuse_bad_input():
     X = torch.zeros(3, 2, dtype=torch.float64)
     with pytest.raises(ValidationError, match="'seeds'"):
         train_networks(X, X[:, :1], seeds=[], n_neurons=2, lam=1.0)
+    with pytest.raises(ValidationError, match="'n_neurons'.*Got 0"):
+        train_networks(X, X[:, :1], seeds=[1], n_neurons=0, lam=1.0)
+    with pytest.raises(ValidationError, match=r"Got X \(3, 2\) and Y \(2, 1\)"):
+        train_networks(X, X[:2, :1], seeds=[1], n_neurons=2, lam=1.0)
 
 
 @pytest.mark.parametrize("loss", ["squared", "logistic"])
