@@ -6,9 +6,10 @@ import pytest
 import torch
 
 from convexnn.losses import LogisticLoss, SquaredLoss
+from convexnn.operators import PatternOperator
 from convexnn.patterns import sample_patterns
+from convexnn.solvers import ConvexProblem, cvxpy_reference
 from convexnn.solvers import _primal_dual as pd_mod
-from convexnn.solvers import cvxpy_reference
 from convexnn.solvers._primal_dual import _smoothed_norm, newton_cost, primal_dual
 from convexnn.solvers._working_set import block_scores
 from convexnn.training import _problem
@@ -84,6 +85,37 @@ def test_gated_newton_step_solves_the_system():
     K[: B * d, : B * d] += torch.block_diag(*Bd)
     g = torch.randn(B * d + 1, generator=gen, dtype=torch.float64)
     torch.testing.assert_close(K @ newton.solve(g), g, rtol=1e-7, atol=1e-9)
+
+
+@pytest.mark.parametrize("keep", ["all", "unpaired"])
+@pytest.mark.parametrize("fit_bias", [False, True])
+def test_relu_woodbury_step_solves_the_system(keep, fit_bias):
+    """The ReLU Woodbury solve (blocks on one pattern share a capacitance term) equals a
+    dense solve of the same Newton matrix, also when some patterns carry one block."""
+    prob = _program(5, n=25, d=3, p=30, relu=True, fit_bias=fit_bias, loss="logistic")
+    if keep == "unpaired":  # drop the v block of every third pattern
+        p = prob.op.p // 2
+        idx = torch.tensor([j for j in range(2 * p) if not (j >= p and (j - p) % 3 == 0)])
+        op = PatternOperator(prob.op.X, prob.op.D[:, idx] > 0, prob.op.sign[idx], 1)
+        prob = ConvexProblem(op, prob.Y, prob.loss, prob.penalty, fit_bias, True,
+                                    prob.gates[idx])
+    X, SD, B, d = prob.op.X, prob.op.SD, prob.op.p, 3
+    gen = torch.Generator().manual_seed(1)
+    R = torch.randn(B, d, d, generator=gen, dtype=torch.float64)
+    Bd = R @ R.transpose(1, 2) + 0.1 * torch.eye(d, dtype=torch.float64)
+    Bd[::4] *= 1e4  # blocks of very different curvature, as near the cones' boundary
+    Z = torch.randn(25, 1, generator=gen, dtype=torch.float64)
+    Hl = prob.loss.hessian(Z, prob.Y)
+    newton = pd_mod._Newton(prob, X, SD, Hl, Bd, {})
+    assert newton.mode == "woodbury"
+    n = X.shape[0]
+    J = (SD[:, :, None] * X[:, None, :]).reshape(n, B * d)
+    if fit_bias:
+        J = torch.cat([J, torch.ones(n, 1, dtype=torch.float64)], 1)
+    K = J.T @ (Hl[:, 0, 0, None] * J)
+    K[: B * d, : B * d] += torch.block_diag(*Bd)
+    g = torch.randn(K.shape[0], generator=gen, dtype=torch.float64)
+    torch.testing.assert_close(K @ newton.solve(g), g, rtol=1e-7, atol=1e-8)
 
 
 def test_warm_start_with_multipliers_reaches_the_same_optimum():

@@ -153,7 +153,7 @@ class _Newton:
         if self.mode == "woodbury" and iso is not None:
             self._init_woodbury_gated(iso, gram)
         elif self.mode == "woodbury":
-            self._init_woodbury(Bd)
+            self._init_woodbury(Bd, gram)
         else:
             self._init_dense(problem, Bd, gram)
 
@@ -210,9 +210,19 @@ class _Newton:
         return torch.linalg.lstsq(self.K, g[:, None]).solution[:, 0]
 
     # --------------------------------------------------------------- woodbury
-    def _init_woodbury(self, Bd: torch.Tensor) -> None:
-        # K_ww = Bd + Uᵀ diag(h) U, U_j = [σ_j D_j X, 0] (n × e) for block j (one output)
+    def _init_woodbury(self, Bd: torch.Tensor, gram: dict) -> None:
+        r"""Woodbury with general blocks: ``K_ww = blkdiag(Bd) + Uᵀ diag(h) U``.
+
+        The capacitance is :math:`C = I + \sum_j a_j\circ(X M_j X^\top)\circ a_j^\top`
+        with :math:`M_j = [Bd_j^{-1}]_{dd}` and :math:`a_j = \sqrt h\circ D_j`: the sign
+        :math:`\sigma_j` cancels, so blocks on the same pattern (the ``u`` and ``v``
+        blocks of a ReLU program) share one term with :math:`M = M_u + M_v`. Formed as
+        one product :math:`T A^\top` of two ``n × (q d)`` matrices over the ``q``
+        distinct patterns: ``2 n² q d`` flops (half of the per-block form when every
+        pattern carries both blocks).
+        """
         X, SD = self.X, self.SD
+        n, d = X.shape
         h = self.Hl[:, 0, 0].clamp_min(0)
         self.h = h
         Bd = 0.5 * (Bd + Bd.transpose(1, 2))
@@ -220,10 +230,19 @@ class _Newton:
         Bd = Bd + ridge[:, None, None] * torch.eye(self.e, dtype=X.dtype, device=X.device)
         self.Lb = torch.linalg.cholesky(Bd)  # (B, e, e)
         sq = h.sqrt()
-        Vt = torch.zeros(self.B, self.e, self.n, dtype=X.dtype, device=X.device)
-        Vt[:, : self.d, :] = (X * sq[:, None]).T[None] * SD.T[:, None, :]
-        Q = torch.linalg.solve_triangular(self.Lb, Vt, upper=False)  # L⁻¹ Vᵀ  (B, e, n)
-        C = Q.reshape(-1, self.n).T @ Q.reshape(-1, self.n)
+        groups = gram.get("pattern_groups")
+        if groups is None:  # blocks with the same pattern (columns of |SD|): computed once
+            uniq, inv = torch.unique((SD != 0).T.to(torch.uint8), dim=0, return_inverse=True)
+            groups = gram["pattern_groups"] = (uniq.T.to(X.dtype), inv)
+        Dq, inv = groups  # (n, q) distinct patterns, block → pattern
+        q = Dq.shape[1]
+        Mb = torch.cholesky_inverse(self.Lb)[:, :d, :d]  # (B, d, d)
+        M = torch.zeros(q, d, d, dtype=X.dtype, device=X.device).index_add_(0, inv, Mb)
+        A = Dq * sq[:, None]  # (n, q)
+        T = (X @ M).transpose(0, 1) * A[:, :, None]  # (n, q, d): a_j ∘ X M_j
+        U = A[:, :, None] * X[:, None, :]  # (n, q, d): a_j ∘ X
+        C = T.reshape(n, q * d) @ U.reshape(n, q * d).T
+        C = 0.5 * (C + C.T)
         C.diagonal().add_(1.0)
         self.Lc = torch.linalg.cholesky(C)
         self.sq = sq
