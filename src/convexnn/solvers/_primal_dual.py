@@ -23,8 +23,9 @@ is solved along the central path of the barrier
 
   and :math:`M_\nu = L + \sum_j \psi_\nu(w_j) - \nu\sum\log r` the primal merit, so
   ``dx`` is a descent direction and an Armijo search on :math:`M_\nu` is well defined
-  for any smooth loss. Primal and dual take the same step (fraction to the boundary
-  0.99); ν shrinks by ``sigma`` after every long step.
+  for any smooth loss. Primal and dual take separate steps (fraction to the boundary
+  0.99 each; the primal's then cut by the Armijo search; ``z`` kept within a factor
+  ``1e10`` of the centre ``ν/r``); ν shrinks by ``sigma`` after every long primal step.
 
 ``K`` is block diagonal (one ``d×d`` block per neuron) plus the loss part
 :math:`J^\top H J` of rank ``≤ n c``. It is factored densely when the blocks are few
@@ -58,6 +59,12 @@ _WOODBURY_MAX_ENTRIES = 60_000_000
 _PUSH = 0.05
 #: factor on the starting barrier weight for warm starts that carry multipliers
 _WARM_NU = 1e-2
+#: the cone multipliers z step separately from the primal (fraction to the boundary of
+#: z alone) and are then kept within a factor _KAPPA_Z of the centre ν / r. With one
+#: common step, z's boundary cut the primal steps to α ≈ 0.1–0.3 while the method centred
+#: from a seed: breast cancer squared 87 → 69 Newton steps, logistic 119 → 97, diabetes
+#: 111 → 92, same optima (2-core CPU, session 9)
+_KAPPA_Z = 1e10
 #: the support polish may spend this multiple of the interior point's Newton flops (at
 #: least _POLISH_MIN_FLOPS): KEEL movement_libras (n = 120, d = 91) spent 132 s in 64
 #: polish rounds, one row joining the face per round, after a 7 s interior point, and
@@ -515,8 +522,9 @@ def primal_dual(
                 alpha = min(alpha, 0.99 / -q)
             dz = (nu - z * (r + dr)) / r  # from z r + z dr + r dz = ν
             qz = float((dz / z).min())
-            if qz < 0:
-                alpha = min(alpha, 0.99 / -qz)
+            # the multipliers take their own step: they only scale the Newton matrix (any
+            # z > 0 keeps it positive definite, so dx stays a descent direction of M_ν)
+            alpha_d = 1.0 if qz >= 0 else min(1.0, 0.99 / -qz)
         M0 = line_merit(Z, W, r if cons else None, nu)
         while alpha > 1e-12:
             Wn = W + alpha * dW
@@ -530,7 +538,10 @@ def primal_dual(
         Zn = Z + alpha * dZ
         if cons:
             assert dz is not None and z is not None
-            z = z + alpha * dz
+            assert rn is not None
+            # safeguard: each z r within a factor _KAPPA_Z of ν (as IPOPT's κ_Σ)
+            zc = nu / rn
+            z = torch.minimum(torch.maximum(z + alpha_d * dz, zc / _KAPPA_Z), zc * _KAPPA_Z)
             r = rn
         F = float(loss.value(Zn, Y)) + lam * float(
             torch.linalg.vector_norm(W, dim=-1).sum())
