@@ -139,3 +139,23 @@ def test_registry_is_explicit_and_sklearn_sets_load():
     assert sum(k.startswith("keel:") for k in DATASETS) >= 40
     X, y, task = load("diabetes")
     assert X.shape == (442, 10) and task == "regression"
+
+
+def test_convexnn_trace_records_its_rounds_with_network_objectives():
+    """The ReLU pipeline's trace (seed, working-set rounds) is non-empty, in time order
+    within the fit's wall time, and no recorded value is below the final network's
+    re-scored objective by more than rounding (each is the value of a network)."""
+    from benchmarks.suite.solvers.convexnn_solver import ConvexnnSolver
+
+    X, y = planted_teacher(80, d=3, seed=2)
+    prob = prepare("t", X, y, "regression", kind="relu", loss="squared", lam=1e-2,
+                   n_gates=12, seed=0)
+    solver = ConvexnnSolver("relu", grow=True, seed_epochs=300)
+    out = solver.run(prob, seed=0, device="cpu", context={})
+    assert len(out.trace) >= 2
+    times = [t for t, _ in out.trace]
+    assert times == sorted(times) and times[-1] <= out.time
+    final = score(prob, out.coefs, out.intercepts)
+    vals = [o for _, o in out.trace]
+    assert min(vals) >= final * (1 - 1e-8)
+    assert vals[0] >= vals[-1] - 1e-12  # the seed's network, then better rounds

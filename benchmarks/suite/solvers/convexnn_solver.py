@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Any
 
@@ -81,10 +82,16 @@ class ConvexnnSolver(Solver):
         gates = _gates_of(est) if problem.kind == "gated" else None
         if problem.kind == "gated" and gates is None:
             raise SolverSkipped("the gated estimator exposes no gates_ attribute")
+        # the fit's history: the best seeding run's network ("seed"), then every
+        # working-set round's iterate ("solve", "grow"), each a network whose SPEC §1
+        # value is the recorded "primal" (feasible points of the program), with the time
+        # since the fit started — the same view as the Adam/SGD traces (best so far)
         trace = [
-            (float(h["time"]), float(h["objective"]))
+            (float(h["time"]), float(h.get("objective", h.get("primal"))))
             for h in getattr(est, "history_", []) or []
-            if "time" in h and "objective" in h
+            if "time" in h and ("objective" in h or "primal" in h)
+            and math.isfinite(float(h.get("objective", h.get("primal"))))
+            and float(h.get("violation", 0.0)) <= 1e-8  # (first-order ReLU rounds)
         ]
         matvecs = np.nan
         for attr in ("n_matvecs_", "n_operator_applications_"):
