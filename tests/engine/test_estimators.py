@@ -109,6 +109,32 @@ def test_multiclass_fit_is_never_worse_than_its_seed():
     assert est.certificate_.lower_bound <= est.objective_
 
 
+def test_multiclass_relu_too_large_for_newton_returns_its_seed_and_says_so(monkeypatch):
+    """When not even a 16-block working set of the multi-output ReLU program fits a Newton
+    step, the fit warns, skips the first-order solve and returns the best seeding network
+    (certified by the dual bound); with room for Newton steps it solves as before."""
+    import convexnn.training as tr
+    from convexnn.exceptions import ConvergenceWarning
+
+    X, y = make_classification(n_samples=80, n_features=4, n_informative=3, n_redundant=0,
+                               n_classes=3, random_state=1)
+    kw = dict(lam=1e-2, patterns=8, random_state=0, seed_runs=2, seed_epochs=200,
+              seed_width=8)
+    monkeypatch.setattr(tr, "IPM_MAX_FLOPS", 1e3)
+    with pytest.warns(ConvergenceWarning, match="too large"):
+        est = ConvexReLUClassifier(**kw).fit(X, y)
+    phases = [h.get("phase") for h in est.history_]
+    assert "convex_skipped" in phases and "solve" not in phases
+    seed = next(h["primal"] for h in est.history_ if h.get("phase") == "seed")
+    assert abs(est.objective_ - seed) <= 1e-9 * seed
+    assert est.certificate_.lower_bound <= est.objective_
+    monkeypatch.setattr(tr, "IPM_MAX_FLOPS", 8e9)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est2 = ConvexReLUClassifier(**kw).fit(X, y)
+    assert "convex_skipped" not in [h.get("phase") for h in est2.history_]
+
+
 def test_progress_reaches_callbacks_and_verbose_prints(capsys):
     X, y = make_classification(n_samples=60, n_features=4, random_state=0)
     y = y.astype(float)
