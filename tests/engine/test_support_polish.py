@@ -305,3 +305,32 @@ def test_batched_null_bases_are_orthonormal_null_spaces():
                                    rtol=0)
         if r.shape[0]:
             assert float((r @ N).abs().max()) <= 1e-12 * max(1.0, float(r.abs().max()))
+
+
+@pytest.mark.parametrize("loss", ["squared", "logistic"])
+def test_polish_drops_small_blocks_that_are_zero_on_the_face(loss):
+    """An interior point whose inactive blocks are still small but not negligible (as
+    after a loose interior-point solve): the polish drops them (their Newton step passes
+    the origin) and ends at the optimum, without worsening the objective."""
+    prob = _program(3, loss=loss)
+    res = primal_dual(prob, tol=1e-9, max_iter=300)
+    assert res.extra["polished"]
+    W, b, z = res.W.clone(), res.b.clone(), res.extra["mu"].clone()
+    norms = torch.linalg.vector_norm(W, dim=-1)[0]
+    zero = (norms == 0).nonzero().flatten()[:6]
+    assert zero.numel() >= 3
+    G = prob.gates / torch.linalg.vector_norm(prob.gates, dim=1, keepdim=True)
+    W[0, zero] = 3e-4 * float(norms.max()) * G[zero]  # inside their cones
+    op = prob.op
+    S = 2 * op.D - 1
+    F_start = prob.objective(W, b)
+    out = polish_support(prob.loss, op.X, op.SD, S, prob.Y, prob.lam, W, b, z,
+                         fit_bias=False)
+    assert out is not None
+    assert out.objective <= prob.objective(res.W, res.b) * (1 + 1e-10)
+    assert out.objective <= F_start
+    assert bool((torch.linalg.vector_norm(out.W[0, zero], dim=-1) == 0).all())
+    # they leave at once, not after a geometric shrink (squared: 42 Newton steps in all
+    # against 75 when only negligible blocks leave; logistic: 22, against a polish that
+    # ran out of its budget)
+    assert out.newton_steps <= 50, out.newton_steps

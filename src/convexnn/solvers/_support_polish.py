@@ -62,7 +62,7 @@ class PolishResult:
     z: torch.Tensor
     objective: float
     violation: float
-    newton_steps: int
+    newton_steps: int  # in all rounds
     rounds: int
 
 
@@ -115,6 +115,7 @@ def polish_support(
     max_newton: int = 60,
     max_total_newton: int = 150,
     work_budget: float = math.inf,
+    drop_small: float | None = None,
 ) -> PolishResult | None:
     """Polish an interior solution ``(W, b, z)`` of the ReLU program on its face.
 
@@ -132,6 +133,10 @@ def polish_support(
         re-solves the whole face; when rows join one at a time (many features, many
         near-tight rows) the rounds can cost many times the interior point itself. A
         count of work, not seconds, so that the result does not depend on the machine.
+    drop_small : float, optional
+        A block whose Newton step passes the origin leaves the face at once when its norm
+        is at most this fraction of the largest (default ``_DROP_SMALL``); ``0`` keeps
+        only the negligible ones leaving (the caller's retry when a drop went wrong).
 
     Returns
     -------
@@ -140,6 +145,7 @@ def polish_support(
         with non-negative multipliers was found.
     """
     n, d = X.shape
+    drop_small = _DROP_SMALL if drop_small is None else drop_small
     norms = torch.linalg.vector_norm(W, dim=-1)  # (c, p)
     if not bool((norms > 0).any()):
         return None
@@ -167,7 +173,8 @@ def polish_support(
             log.debug("polish: work budget (%.2g flops) spent after %d rounds", work_budget,
                       rnd - 1)
             return None
-        out = face.solve(alive, tight, w_start, b_cur, max_newton=max_newton)
+        out = face.solve(alive, tight, w_start, b_cur, max_newton=max_newton,
+                         drop_small=drop_small)
         total_steps += face.last_steps
         m = len(alive) * d
         work += max(1, face.last_steps) * (m**3 / 3 + n * m * m)
@@ -226,7 +233,7 @@ def polish_support(
         if changed:
             continue
         viol = max(0.0, max(float(-rp[:, a, j].min()) for a, j in alive))
-        return PolishResult(Wp, bp, zp, F, viol, steps, rnd)
+        return PolishResult(Wp, bp, zp, F, viol, total_steps, rnd)
     return None
 
 
@@ -285,7 +292,7 @@ class _Face:
         return K
 
     def solve(self, alive: list, tight: dict, w0: dict, b0: torch.Tensor, *,
-              max_newton: int) -> tuple | list | None:
+              max_newton: int, drop_small: float) -> tuple | list | None:
         """Newton on the face from the feasible ``(w0, b0)``. Returns
         ``(W, b, objective, steps)`` at the face's optimum; ``("row", (W, b), block, i)``
         when row ``i`` of ``block`` stopped a step (at the feasible point reached); the
@@ -391,13 +398,13 @@ class _Face:
             ny = torch.stack([torch.linalg.vector_norm(y[s:e]) for s, e in groups])
             ys = torch.stack([(y[s:e] * step[s:e]).sum() for s, e in groups])
             # the norm has no radial curvature: a step may overshoot through zero. Blocks
-            # already negligible, or small (_DROP_SMALL) with a step through the origin,
+            # already negligible, or small (drop_small) with a step through the origin,
             # leave the face; otherwise the step is shortened so that no block loses more
             # than 90 % of its radial extent (a block that is zero at the face's optimum
             # then shrinks geometrically until it leaves)
             crossing = (ys < 0) & (-ys >= ny * ny)  # the full step passes the origin
             top = float(ny.max())
-            tiny = ((ny <= 1e-9 * top) | (crossing & (ny <= _DROP_SMALL * top))
+            tiny = ((ny <= 1e-9 * top) | (crossing & (ny <= drop_small * top))
                     ).nonzero().flatten().tolist()
             if tiny:
                 return [alive[k] for k in tiny]
