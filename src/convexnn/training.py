@@ -582,7 +582,7 @@ def fit_convex_network(
             net, objective, Z_net = seed_net, obj_seed, Z_seed
     big = problem.op.X.shape[0] * problem.op.p * problem.op.c
     lower = -math.inf
-    for Z, mu in Z_dual:  # the returned network's own dual point first
+    for Z, mu in Z_dual:  # the convex solution's dual point first (usually the tightest)
         lower = max(lower, dual_bound(
             loss, Y, Z, problem.op, lam, fit_bias=fit_intercept, constrained=relu, mu=mu,
             combine_outputs=Y.shape[1] > 1, cone_iters=200 if big < 2_000_000 else 30,
