@@ -449,6 +449,10 @@ def fit_convex_network(
         res = SolverResult(W, b, 0, False)
         history.append({"phase": "convex_skipped", "n_patterns": ps.n_patterns,
                         "time": time.perf_counter() - t0})
+        if callback is not None:  # progress: the certificate still follows
+            callback({"phase": "convex_skipped", "iteration": 0, "objective": seed_obj,
+                      "lower_bound": math.nan, "gap": math.nan, "n_patterns": ps.n_patterns,
+                      "time": time.perf_counter() - t0})
         warnings.warn(
             f"The {Y.shape[1]}-output ReLU program over {ps.n_patterns} patterns is too large "
             "for this version's interior-point method (n = "

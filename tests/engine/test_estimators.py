@@ -121,8 +121,10 @@ def test_multiclass_relu_too_large_for_newton_returns_its_seed_and_says_so(monke
     kw = dict(lam=1e-2, patterns=8, random_state=0, seed_runs=2, seed_epochs=200,
               seed_width=8)
     monkeypatch.setattr(tr, "IPM_MAX_FLOPS", 1e3)
+    seen = []
     with pytest.warns(ConvergenceWarning, match="too large"):
-        est = ConvexReLUClassifier(**kw).fit(X, y)
+        est = ConvexReLUClassifier(**kw).fit(X, y, callback=seen.append)
+    assert "convex_skipped" in [r["phase"] for r in seen]  # progress reaches callbacks
     phases = [h.get("phase") for h in est.history_]
     assert "convex_skipped" in phases and "solve" not in phases
     seed = next(h["primal"] for h in est.history_ if h.get("phase") == "seed")
