@@ -84,14 +84,16 @@ class DualBound:
 
 def _cone_block_bounds(
     op: PatternOperator, G: torch.Tensor, mu: torch.Tensor | None, iters: int,
-    enough: float = 0.0,
-) -> torch.Tensor:
+    enough: float = 0.0, *, residuals: bool = False,
+) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
     """Upper bounds on :math:`\\max_{u\\in K_j,\\|u\\|\\le1}\\langle -G_j, u\\rangle` per block.
 
     Minimizes :math:`\\tfrac12\\|-G + \\mathcal G^\\top \\mu\\|^2` over μ ≥ 0 by projected
     gradient from ``mu``; every iterate gives a valid bound, the best is kept. Stops as
     soon as every block's bound is ``≤ enough`` (smaller bounds would not change the
-    caller's lower bound).
+    caller's lower bound). With ``residuals=True`` also returns, per block, the residual
+    :math:`R_j = -G_j + (\\mathcal G^\\top\\mu)_j` whose norm is the bound (μ ≥ 0 for
+    every block; used by the vector-output bound).
     """
     X = op.X
     n = X.shape[0]
@@ -101,6 +103,9 @@ def _cone_block_bounds(
     step = 1.0 / max(float(torch.linalg.matrix_norm(X, ord=2)) ** 2, 1e-300)
     H = -G + op.cone_rmatvec(mu)
     best = torch.linalg.vector_norm(H, dim=-1)
+    # a non-finite multiplier gives no bound: μ = 0 (residual -G) is always valid
+    best = torch.where(torch.isfinite(best), best, torch.full_like(best, math.inf))
+    R = torch.where(torch.isfinite(best)[..., None], H, -G) if residuals else None
     mu_prev, t = mu, 1.0
     y = mu
     for _ in range(iters):
@@ -112,11 +117,17 @@ def _cone_block_bounds(
         y = mu_new + ((t - 1) / t_new) * (mu_new - mu_prev)
         mu_prev, t = mu_new, t_new
         H = -G + op.cone_rmatvec(mu_new)
-        best = torch.minimum(best, torch.linalg.vector_norm(H, dim=-1))
-    # a non-finite multiplier gives no bound: fall back to ‖G_j‖ (μ = 0), always valid
+        norms = torch.linalg.vector_norm(H, dim=-1)
+        better = norms < best  # False for NaN: a non-finite iterate is never kept
+        best = torch.where(better, norms, best)
+        if R is not None:
+            R = torch.where(better[..., None], H, R)
     plain = torch.linalg.vector_norm(G, dim=-1)
-    best = torch.where(torch.isfinite(best), torch.minimum(best, plain), plain)
-    return best  # (c, p)
+    worse = ~(best <= plain)
+    best = torch.where(worse, plain, best)
+    if R is None:
+        return best  # (c, p)
+    return best, torch.where(worse[..., None], -G, R)  # (c, p), (c, p, d)
 
 
 def _maximize_scale(loss: Loss, V: torch.Tensor, Y: torch.Tensor, s_max: float) -> tuple[
@@ -193,7 +204,10 @@ def dual_bound(
                 s_free, _ = _maximize_scale(loss, V, Y, math.inf if isinstance(
                     loss, SquaredLoss) else 1.0)
                 enough = lam / s_free if s_free > 0 else math.inf
-            blocks = _cone_block_bounds(op, G, mu, cone_iters, enough)
+            if vector:
+                blocks, R = _cone_block_bounds(op, G, mu, cone_iters, residuals=True)
+            else:
+                blocks = _cone_block_bounds(op, G, mu, cone_iters, enough)
         elif vector:
             blocks = block_spectral_norms(G)[None, :]
         else:
@@ -203,6 +217,11 @@ def dual_bound(
             per = torch.maximum(blocks[:, :half], blocks[:, half:])
             per = torch.minimum(torch.linalg.vector_norm(per, dim=0),
                                 block_spectral_norms(G[:, :half]))
+            # the residuals of a pattern's u and v blocks side by side (d × 2c): for a unit
+            # t the multiplier Σ_k t_k⁺ μ_k,u + t_k⁻ μ_k,v ≥ 0 leaves the residual
+            # [R_u R_v] (t⁺; t⁻), so ‖[R_u R_v]‖₂ bounds the pattern's cone maximum
+            per = torch.minimum(per, block_spectral_norms(
+                torch.cat([R[:, :half], R[:, half:]], dim=0)))
             nu = float(per.max()) if per.numel() else 0.0
         else:
             nu = float(blocks.max()) if blocks.numel() else 0.0

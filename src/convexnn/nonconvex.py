@@ -24,7 +24,7 @@ from convexnn.losses import encode_targets, get_loss
 from convexnn.objective import network_forward
 from convexnn.utils import make_generator, resolve_device, resolve_dtype, to_tensor
 
-__all__ = ["NonconvexResult", "train_network", "train_networks"]
+__all__ = ["NonconvexResult", "polish_network", "train_network", "train_networks"]
 
 
 @dataclass
@@ -382,3 +382,43 @@ def train_networks(
             [b1r.cpu().numpy().copy(), b2r.cpu().numpy().copy()], final,
             [{"time": elapsed, "epoch": float(epoch), "objective": final}], epoch, elapsed))
     return out
+
+
+def polish_network(
+    W1: torch.Tensor,
+    b1: torch.Tensor,
+    W2: torch.Tensor,
+    b2: torch.Tensor,
+    X: torch.Tensor,
+    Y: torch.Tensor,
+    loss: Any,
+    lam: float,
+    *,
+    fit_intercept: bool,
+    max_iter: int = 500,
+    time_limit: float | None = None,
+) -> NonconvexResult:
+    """Full-batch L-BFGS on the SPEC §1 objective from a given network.
+
+    A local refinement: the returned network is the best iterate seen, so its objective is
+    never above the starting one. ``Y`` is in the loss's encoding (one-hot for softmax,
+    a column of ±1 for logistic) and ``loss`` a :class:`convexnn.losses.Loss`; without
+    ``fit_intercept`` the biases stay zero.
+    """
+    def param(a: torch.Tensor) -> torch.Tensor:
+        return a.detach().clone().to(X.dtype).requires_grad_()
+
+    W1p, W2p = param(W1), param(W2)
+    params = [W1p, W2p]
+    b1p = b2p = None
+    if fit_intercept:
+        b1p, b2p = param(b1), param(b2)
+        params += [b1p, b2p]
+
+    def objective(idx: torch.Tensor | None) -> torch.Tensor:
+        out = network_forward(X, W1p, b1p, W2p, b2p)
+        reg = (W1p**2).sum() + (W2p**2).sum() + ((b1p**2).sum() if b1p is not None else 0.0)
+        return loss.value(out, Y) + 0.5 * lam * reg
+
+    return _run_lbfgs(objective, params, W1p, W2p, b1p, b2p, n_neurons=int(W1.shape[1]),
+                      c=int(W2.shape[1]), max_epochs=max_iter, time_limit=time_limit)

@@ -128,8 +128,19 @@ def test_multiclass_relu_too_large_for_newton_returns_its_seed_and_says_so(monke
     phases = [h.get("phase") for h in est.history_]
     assert "convex_skipped" in phases and "solve" not in phases
     seed = next(h["primal"] for h in est.history_ if h.get("phase") == "seed")
-    assert abs(est.objective_ - seed) <= 1e-9 * seed
+    # the seed is refined by L-BFGS before it is returned: never worse, here better
+    polished = next(h["primal"] for h in est.history_ if h.get("phase") == "seed_polished")
+    assert polished < seed * (1 - 1e-6)
+    assert abs(est.objective_ - polished) <= 1e-9 * polished
+    Y = np.searchsorted(est.classes_, y)
+    obj = network_objective(est.coefs_, est.intercepts_, X, Y, 1e-2, "softmax")
+    assert abs(obj - est.objective_) <= 1e-9 * obj
     assert est.certificate_.lower_bound <= est.objective_
+    # the certificate's pattern set holds the polished network's patterns
+    X_aug = np.hstack([X, np.ones((len(X), 1))])
+    have = {tuple(m) for m in (X_aug @ est._convex_gates.T >= 0).T}
+    W1a = np.vstack([est.coefs_[0], est.intercepts_[0]])
+    assert {tuple(m) for m in (X_aug @ W1a > 0).T} <= have
     monkeypatch.setattr(tr, "IPM_MAX_FLOPS", 8e9)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

@@ -117,3 +117,25 @@ def test_batched_runs_stop_once_every_run_stalls():
     assert [r.n_epochs for r in early] == [100, 100]
     assert [r.n_epochs for r in never] == [400, 400]  # still improving: no stall
     assert all(e.objective >= f.objective for e, f in zip(early, full))
+
+
+@pytest.mark.parametrize("loss", ["squared", "softmax"])
+@pytest.mark.parametrize("fit_intercept", [True, False])
+def test_polish_network_lowers_the_objective_from_a_given_network(loss, fit_intercept):
+    from convexnn.losses import get_loss
+    from convexnn.nonconvex import polish_network
+
+    X, y = _data(loss)
+    start = train_network(X, y, n_neurons=6, lam=1e-2, loss=loss, optimizer="adam",
+                          max_epochs=30, random_state=0, fit_intercept=fit_intercept)
+    Xt = torch.as_tensor(X)
+    Y = encode_targets(y, loss, device=Xt.device, dtype=Xt.dtype)
+    W1, W2 = (torch.as_tensor(a) for a in start.coefs)
+    b1, b2 = (torch.as_tensor(a) for a in start.intercepts)
+    res = polish_network(W1, b1, W2, b2, Xt, Y, get_loss(loss), 1e-2,
+                         fit_intercept=fit_intercept, max_iter=200)
+    assert res.objective < start.objective * (1 - 1e-3)
+    assert res.objective == pytest.approx(_objective(X, y, loss, 1e-2, res.coefs,
+                                                     res.intercepts, fit_intercept), rel=1e-10)
+    if not fit_intercept:
+        assert not np.any(res.intercepts[0]) and not np.any(res.intercepts[1])
