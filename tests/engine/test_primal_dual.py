@@ -216,3 +216,34 @@ def test_cone_bounds_stop_early_without_changing_the_certificate(monkeypatch, lo
     # the violation test sees the same blocks above λ(1 + 0.1 tol)
     thr = prob.lam * (1 + 1e-7)
     assert torch.equal(s_early.max(0).values > thr, s_full.max(0).values > thr)
+
+
+@pytest.mark.parametrize("fit_bias", [False, True])
+def test_dual_excess_refines_poor_multipliers_of_the_exceeding_patterns(fit_bias):
+    """The polish's retry test: with the multipliers thrown away (z = 0) the dual point
+    exceeds the bound; the refinement's cone iterations bring it back to what the
+    solver's own multipliers give, and never above the unrefined value."""
+    prob = _program(3, fit_bias=fit_bias)
+    res = primal_dual(prob, tol=1e-10, max_iter=300)
+    X = prob.op.X.double()
+    SD, S = prob.op.SD.double(), 2 * prob.op.D.double() - 1
+    W, b, z = res.W.double(), res.b.double(), res.extra["mu"].double()
+    own = pd_mod._dual_excess(prob, X, SD, S, W, b, z)
+    assert own <= 1e-6
+    z0 = torch.zeros_like(z)
+    raw = pd_mod._dual_excess(prob, X, SD, S, W, b, z0)
+    assert raw > 1e-3  # the cones matter here
+    refined = pd_mod._dual_excess(prob, X, SD, S, W, b, z0, refine_iters=2000)
+    assert refined <= raw
+    # the exact value: per block, min over μ ≥ 0 of ‖G_j − C_jᵀ μ‖ (non-negative least
+    # squares); the refinement is an upper bound on it (valid multipliers), and close
+    from scipy.optimize import nnls
+
+    Z = (torch.einsum("nd,cpd->ncp", X, W) * SD[:, None, :]).sum(-1) + b
+    V = prob.loss.grad(Z, prob.Y.double())
+    if fit_bias:
+        V = prob.loss.center(V, prob.Y.double())
+    G = torch.einsum("nc,np,nd->cpd", V, SD, X)
+    exact = max(nnls((S[:, j:j + 1] * X).T.numpy(), G[0, j].numpy())[1]
+                for j in range(G.shape[1])) / prob.lam - 1.0
+    assert exact - 1e-9 <= refined <= exact + 1e-4
