@@ -473,14 +473,20 @@ def fit_convex_network(
         assert seed_net is not None
         # the best seed is what is returned: a few hundred L-BFGS steps bring it closer to
         # a stationary point (digits: objective −0.6 %, ~1 s), which the dual bound needs
-        ps, W, b, seed_obj, seed_net = _polish_seed(seed_net, X, X_aug, Y, loss, lam, ps,
-                                                    fit_intercept=fit_intercept)
-        history.append({"phase": "seed_polished", "primal": seed_obj,
-                        "n_patterns": ps.n_patterns, "time": time.perf_counter() - t0})
-        if callback is not None:
-            callback({"phase": "seed_polished", "iteration": 0, "objective": seed_obj,
-                      "lower_bound": math.nan, "gap": math.nan, "n_patterns": ps.n_patterns,
-                      "time": time.perf_counter() - t0})
+        try:
+            ps, W, b, seed_obj, seed_net = _polish_seed(seed_net, X, X_aug, Y, loss, lam, ps,
+                                                        fit_intercept=fit_intercept)
+        except KeyboardInterrupt:  # the seed as it was (W, b, ps are still its own)
+            interrupted = True
+            warnings.warn("Fit interrupted: returning the best seeding network, unrefined.",
+                          ConvergenceWarning, stacklevel=3)
+        else:
+            history.append({"phase": "seed_polished", "primal": seed_obj,
+                            "n_patterns": ps.n_patterns, "time": time.perf_counter() - t0})
+            if callback is not None:
+                callback({"phase": "seed_polished", "iteration": 0, "objective": seed_obj,
+                          "lower_bound": math.nan, "gap": math.nan,
+                          "n_patterns": ps.n_patterns, "time": time.perf_counter() - t0})
         problem = _problem(X_aug, ps, Y, loss, lam, relu=relu, fit_bias=fit_intercept)
         res = SolverResult(W, b, 0, False)
         history.append({"phase": "convex_skipped", "n_patterns": ps.n_patterns,
@@ -627,7 +633,7 @@ def fit_convex_network(
     cert = make_certificate(objective, lower, exact=exact, max_violation=viol,
                             n_patterns=ps.n_patterns)
     converged = converged or cert.rel_gap <= tol  # the returned network meets tol
-    if not converged and skip_convex:
+    if not converged and skip_convex and not interrupted:
         warnings.warn(
             f"{Y.shape[1]}-output ReLU: returning the best seeding network refined by L-BFGS "
             "(the separable convex program this version solves for several outputs ends "

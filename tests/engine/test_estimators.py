@@ -288,3 +288,24 @@ def test_auto_seed_width_is_capped_by_the_samples():
     big = auto_seed_width(100_000, 1, 11, 16, 3, relu=True)
     assert 64 <= big <= 256
     assert auto_seed_width(2, 1, 3, 0, 3, relu=False) == 1
+
+
+def test_multiclass_relu_interrupted_refinement_returns_the_seed(monkeypatch):
+    """Ctrl-C during the L-BFGS refinement of a multiclass ReLU fit: the fit warns and
+    returns the best seeding network as it was, with its certificate."""
+    import convexnn.training as tr
+    from convexnn.exceptions import ConvergenceWarning
+
+    def interrupt(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(tr, "polish_network", interrupt)
+    X, y = make_classification(n_samples=80, n_features=4, n_informative=3, n_redundant=0,
+                               n_classes=3, random_state=1)
+    with pytest.warns(ConvergenceWarning, match="interrupted"):
+        est = ConvexReLUClassifier(lam=1e-2, patterns=8, random_state=0, seed_runs=2,
+                                   seed_epochs=200, seed_width=8).fit(X, y)
+    seed = next(h["primal"] for h in est.history_ if h.get("phase") == "seed")
+    assert "seed_polished" not in [h.get("phase") for h in est.history_]
+    assert abs(est.objective_ - seed) <= 1e-9 * seed
+    assert est.certificate_.lower_bound <= est.objective_
