@@ -607,9 +607,8 @@ def fit_convex_network(
             W, b, net, Z_net, objective = W_p, b_p, net_p, Z_p, obj_p
             Z_dual.append((Z_p, mu_fit))
     if seed_net is not None:
-        # the separable program can end above a vector-output network (several outputs;
-        # see _seed_from_nonconvex), and an unconverged solve above its seed: never
-        # return a network worse than the best seeding run
+        # an unconverged solve can end above its seed: never return a network worse than
+        # the best seeding run (several outputs: the seed is what is returned)
         Z_seed, obj_seed = _score(seed_net, X, Y, loss, lam, fit_intercept)
         if skip_convex:  # no convex solution: only the seed's dual point is worth its cost
             Z_dual = []  # (digits: 3 candidates took 25 s, the seed's alone ~10 s)
