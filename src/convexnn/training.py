@@ -85,8 +85,9 @@ def _ipm_budget(gated: bool) -> float:
 #: 1,526 blocks, 0.8 s each)
 _CERT_ENOUGH = 1e-10
 
-#: L-BFGS iterations that refine the best seeding network when it is returned as is (the
-#: multi-output ReLU program too large to solve; digits: 300 took ~1 s, −0.6 % objective)
+#: L-BFGS iterations that refine the best seeding network when it is returned without a
+#: convex solve (ReLU with several outputs; digits: 300 iterations 1.2 s, objective −0.62 %,
+#: benchmarks/results/s10_scripts/digits_lbfgs_polish.py.txt)
 _POLISH_LBFGS_ITERS = 300
 
 #: growth stops when a round lowers the objective by less than this (relative)
@@ -472,7 +473,7 @@ def fit_convex_network(
     if skip_convex:
         assert seed_net is not None
         # the best seed is what is returned: a few hundred L-BFGS steps bring it closer to
-        # a stationary point (digits: objective −0.6 %, ~1 s), which the dual bound needs
+        # a stationary point (digits: objective −0.62 %, ~2 s), which the dual bound needs
         try:
             ps, W, b, seed_obj, seed_net = _polish_seed(seed_net, X, X_aug, Y, loss, lam, ps,
                                                         fit_intercept=fit_intercept)
