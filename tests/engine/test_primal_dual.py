@@ -247,3 +247,57 @@ def test_dual_excess_refines_poor_multipliers_of_the_exceeding_patterns(fit_bias
     exact = max(nnls((S[:, j:j + 1] * X).T.numpy(), G[0, j].numpy())[1]
                 for j in range(G.shape[1])) / prob.lam - 1.0
     assert exact - 1e-9 <= refined <= exact + 1e-4
+
+
+@pytest.mark.parametrize("fail_at", [1, 6])
+def test_unfactorable_newton_system_stops_at_a_feasible_iterate(monkeypatch, fail_at):
+    # a Cholesky factor that loses definiteness (round-off late on the path) must not
+    # escape as an exception: the solve stops, unconverged, at its strictly feasible iterate
+    prob = _program(3, n=30, d=3, p=40)
+    calls = {"n": 0}
+    real = pd_mod._Newton
+
+    def failing(*a, **k):
+        calls["n"] += 1
+        if calls["n"] >= fail_at:
+            raise torch.linalg.LinAlgError("linalg.cholesky: not positive-definite")
+        return real(*a, **k)
+
+    monkeypatch.setattr(pd_mod, "_Newton", failing)
+    res = primal_dual(prob, tol=1e-9)
+    assert calls["n"] == fail_at
+    assert not res.converged
+    assert res.extra["violation"] <= 1e-12
+    obj = prob.objective(res.W, res.b)
+    assert np.isfinite(obj)
+    monkeypatch.setattr(pd_mod, "_Newton", real)
+    ref = primal_dual(prob, tol=1e-9)
+    assert ref.converged and prob.objective(ref.W, ref.b) <= obj
+
+
+def test_fit_survives_an_unfactorable_newton_system(monkeypatch):
+    import warnings
+
+    from convexnn import ConvexReLURegressor
+
+    real = pd_mod._Newton
+    calls = {"n": 0}
+
+    def failing(*a, **k):
+        calls["n"] += 1
+        if calls["n"] == 4:
+            raise torch.linalg.LinAlgError("linalg.cholesky: not positive-definite")
+        return real(*a, **k)
+
+    monkeypatch.setattr(pd_mod, "_Newton", failing)
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((60, 3))
+    y = np.sin(2 * X[:, 0]) + 0.3 * X[:, 1]
+    est = ConvexReLURegressor(lam=1e-2, patterns=20, seed_runs=0, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est.fit(X, y)
+    assert calls["n"] > 4  # the fit went on after the failed step
+    cert = est.certificate_
+    assert np.isfinite(est.objective_) and cert.lower_bound <= est.objective_ + 1e-12
+    assert cert.max_violation <= 1e-8

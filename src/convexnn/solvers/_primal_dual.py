@@ -505,10 +505,16 @@ def primal_dual(
         g = gW.reshape(-1)
         if fb:
             g = torch.cat([g, gb])
-        newton = _Newton(problem, X, SD, Hl, Bd, gram,
-                         None if cons else (tf / lam, Wf, nu))
-        mode = newton.mode
-        step = -newton.solve(g)
+        try:
+            newton = _Newton(problem, X, SD, Hl, Bd, gram,
+                             None if cons else (tf / lam, Wf, nu))
+            mode = newton.mode
+            step = -newton.solve(g)
+        except RuntimeError as err:  # torch.linalg.LinAlgError: a factor lost definiteness
+            # (round-off near the end of the path); the iterate is strictly feasible and
+            # its objective is known: stop here, unconverged, and let the caller judge it
+            log.debug("pd %d: Newton system not factorable (%s); stopping", it, err)
+            break
         dec2 = float(-(g * step).sum())
         dW = step[: B * d].reshape(c, p, d)
         db = step[B * d:] if fb else torch.zeros_like(b)
