@@ -135,6 +135,12 @@ def test_multiclass_relu_returns_its_refined_seed_and_says_so():
     obj = network_objective(est.coefs_, est.intercepts_, X, Y, 1e-2, "softmax")
     assert abs(obj - est.objective_) <= 1e-9 * obj
     assert est.certificate_.lower_bound <= est.objective_
+    # the unregularized output bias is at its optimum: the loss gradient in b is zero
+    Z = np.maximum(X @ est.coefs_[0] + est.intercepts_[0], 0) @ est.coefs_[1] \
+        + est.intercepts_[1]
+    P = np.exp(Z - Z.max(1, keepdims=True))
+    P /= P.sum(1, keepdims=True)
+    assert np.abs((P - np.eye(3)[Y]).mean(0)).max() <= 1e-9
     # the certificate's pattern set holds the polished network's patterns
     X_aug = np.hstack([X, np.ones((len(X), 1))])
     have = {tuple(m) for m in (X_aug @ est._convex_gates.T >= 0).T}
