@@ -130,6 +130,54 @@ def _cone_block_bounds(
     return best, torch.where(worse[..., None], -G, R)  # (c, p), (c, p, d)
 
 
+def _vector_cone_bounds(op: PatternOperator, G: torch.Tensor, mu: torch.Tensor | None,
+                        iters: int, chunk: int | None = None, *, floor: float = -math.inf,
+                        ) -> tuple[torch.Tensor, int]:
+    r"""Per pattern, an upper bound on :math:`\max_{u\in K_j,\|u\|\le 1}\|V^\top D_j X u\|_2`
+    (ReLU blocks laid out ``[u blocks, v blocks]``, ``G = 𝒜ᵀV`` of shape (c, 2q, d)).
+
+    The smallest of three valid bounds: the spectral norm of :math:`G_{u,j}` (the cone
+    dropped); the ℓ2 norm over outputs of the per-output cone bounds; and the spectral
+    norm of the u- and v-blocks' cone residuals side by side, :math:`\|[R_u\, R_v]\|_2`
+    (d × 2c: for a unit ``t`` the multiplier :math:`\sum_k t_k^+ \mu_{k,u} + t_k^-
+    \mu_{k,v} \ge 0` leaves the residual :math:`[R_u R_v](t^+; t^-)`).
+
+    Only the maximum over patterns matters to the certificate, so the cone iterations run
+    lazily: patterns in decreasing order of the cheap cone-free bound, ``chunk`` at a time,
+    until the next pattern's cheap bound is at most the largest refined bound so far, or
+    at most ``floor`` (a level below which the caller does not care): it and every later
+    one can then not raise the maximum. Above ``floor`` the maximum is the one of refining
+    every pattern — the blocks' iterations are independent — at a fraction of the cost
+    (iris, wine: 28–43 % of the patterns skipped). ``chunk=None``: a quarter of the
+    patterns (at least 32). Returns the bounds (q,) — cheap ones where not refined — and
+    how many patterns were refined.
+    """
+    half = op.p // 2
+    cheap = block_spectral_norms(G[:, :half])
+    per = cheap.clone()
+    if half == 0:
+        return per, 0
+    size = max(32, -(-half // 4)) if chunk is None else max(1, int(chunk))
+    order = torch.argsort(cheap, descending=True)
+    top, refined = floor, 0
+    for s in range(0, half, size):
+        idx = order[s:s + size]
+        if float(cheap[idx[0]]) <= top:
+            break  # no pattern left can raise the maximum
+        cols = torch.cat([idx, idx + half])
+        sub = PatternOperator(op.X, op.D[:, cols] > 0, op.sign[cols], op.c)
+        blocks, R = _cone_block_bounds(sub, G[:, cols], None if mu is None else mu[:, :, cols],
+                                       iters, residuals=True)
+        k = idx.numel()
+        p = torch.minimum(torch.linalg.vector_norm(
+            torch.maximum(blocks[:, :k], blocks[:, k:]), dim=0), cheap[idx])
+        p = torch.minimum(p, block_spectral_norms(torch.cat([R[:, :k], R[:, k:]], dim=0)))
+        per[idx] = p
+        refined += k
+        top = max(top, float(p.max()))
+    return per, refined
+
+
 def _maximize_scale(loss: Loss, V: torch.Tensor, Y: torch.Tensor, s_max: float) -> tuple[
     float, float
 ]:
@@ -185,9 +233,10 @@ def dual_bound(
     (SPEC §5 vector output). Gated programs (the nuclear-norm program,
     :class:`convexnn.penalties.GroupNuclear`): the spectral norm
     :math:`\\|(D_j X)^\\top V\\|_2` of each pattern. ReLU programs (blocks laid out as
-    ``[u blocks, v blocks]``): per pattern, the smaller of two valid bounds on
-    :math:`\\max_{u \\in K_j, \\|u\\| \\le 1} \\|V^\\top D_j X u\\|_2` — the ℓ2 norm over
-    outputs of the per-output cone bounds, and the spectral norm (which drops the cone).
+    ``[u blocks, v blocks]``): per pattern, the smallest of three valid bounds on
+    :math:`\\max_{u \\in K_j, \\|u\\| \\le 1} \\|V^\\top D_j X u\\|_2`
+    (:func:`_vector_cone_bounds`, which refines only the patterns that can set the
+    maximum).
     """
     with torch.no_grad():
         V = loss.grad(Z, Y)
@@ -199,32 +248,18 @@ def dual_bound(
             # the bound's scale is min(λ/ν, s*) with s* the best scale without the dual
             # constraint (capped at 1 except for the squared loss): block bounds below
             # λ/s* cannot raise it, so the cone iterations stop there
-            enough = 0.0
-            if not vector:
-                s_free, _ = _maximize_scale(loss, V, Y, math.inf if isinstance(
-                    loss, SquaredLoss) else 1.0)
-                enough = lam / s_free if s_free > 0 else math.inf
+            s_free, _ = _maximize_scale(loss, V, Y, math.inf if isinstance(
+                loss, SquaredLoss) else 1.0)
+            enough = lam / s_free if s_free > 0 else math.inf
             if vector:
-                blocks, R = _cone_block_bounds(op, G, mu, cone_iters, residuals=True)
+                blocks = _vector_cone_bounds(op, G, mu, cone_iters, floor=enough)[0]
             else:
                 blocks = _cone_block_bounds(op, G, mu, cone_iters, enough)
         elif vector:
             blocks = block_spectral_norms(G)[None, :]
         else:
             blocks = torch.linalg.vector_norm(G, dim=-1)
-        if vector and constrained:
-            half = op.p // 2
-            per = torch.maximum(blocks[:, :half], blocks[:, half:])
-            per = torch.minimum(torch.linalg.vector_norm(per, dim=0),
-                                block_spectral_norms(G[:, :half]))
-            # the residuals of a pattern's u and v blocks side by side (d × 2c): for a unit
-            # t the multiplier Σ_k t_k⁺ μ_k,u + t_k⁻ μ_k,v ≥ 0 leaves the residual
-            # [R_u R_v] (t⁺; t⁻), so ‖[R_u R_v]‖₂ bounds the pattern's cone maximum
-            per = torch.minimum(per, block_spectral_norms(
-                torch.cat([R[:, :half], R[:, half:]], dim=0)))
-            nu = float(per.max()) if per.numel() else 0.0
-        else:
-            nu = float(blocks.max()) if blocks.numel() else 0.0
+        nu = float(blocks.max()) if blocks.numel() else 0.0
         s_max = lam / nu if nu > 0 else 1e12
         s, val = _maximize_scale(loss, V, Y, s_max)
     return DualBound(val, s, nu)

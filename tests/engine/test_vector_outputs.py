@@ -285,3 +285,41 @@ def test_relu_vector_dual_norm_bounds_every_neuron_and_beats_the_older_bounds(se
                           certificates.block_spectral_norms(G[:, :half]))
     assert nu < float(older.max())
     assert nu <= 1.5 * sampled  # and not far from the true maximum here
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_lazy_vector_cone_bounds_give_the_maximum_of_refining_every_pattern(seed):
+    """Patterns are refined in decreasing order of their cone-free bound until none left
+    can raise the maximum: the maximum equals refining every pattern (one chunk), with
+    fewer patterns refined, and every bound stays above sampled neurons' values."""
+    from convexnn.certificates import _vector_cone_bounds
+
+    g = torch.Generator().manual_seed(seed)
+    X = torch.randn(40, 2, generator=g, dtype=torch.float64)
+    X_aug = torch.cat([X, torch.ones(40, 1, dtype=X.dtype)], 1)
+    Y = torch.nn.functional.one_hot(torch.arange(40) % 3, 3).double()
+    prob = _problem(X_aug, enumerate_patterns(X_aug), Y, SoftmaxLoss(), 0.05, relu=True,
+                    fit_bias=True)
+    Z = 0.3 * torch.randn(40, 3, generator=g, dtype=torch.float64)
+    V = prob.loss.center(prob.loss.grad(Z, Y), Y)
+    G = prob.op.rmatvec(V)
+    half = prob.op.p // 2
+    full, n_full = _vector_cone_bounds(prob.op, G, None, 300, chunk=half)
+    lazy, n_lazy = _vector_cone_bounds(prob.op, G, None, 300, chunk=4)
+    assert n_full == half and 0 < n_lazy < half
+    assert abs(float(lazy.max()) - float(full.max())) <= 1e-12 * float(full.max())
+    assert bool((lazy >= full - 1e-12).all())  # unrefined patterns keep a looser bound
+    # every pattern's bound holds for neurons with that pattern (sampled unit u)
+    U = torch.randn(100_000, 3, generator=g, dtype=torch.float64)
+    U = U / torch.linalg.vector_norm(U, dim=1, keepdim=True)
+    A = X_aug @ U.T  # (n, samples)
+    vals = torch.linalg.vector_norm(torch.relu(A).T @ V, dim=1)
+    masks = prob.op.D[:, :half] > 0
+    key = {tuple(m.tolist()): j for j, m in enumerate(masks.T)}
+    idx = torch.tensor([key.get(tuple(m.tolist()), -1) for m in (A >= 0).T])
+    ok = idx >= 0
+    assert bool((vals[ok] <= lazy[idx[ok]] * (1 + 1e-12)).all())
+    # a floor above every cheap bound refines nothing
+    none, n_none = _vector_cone_bounds(prob.op, G, None, 300, chunk=4,
+                                       floor=float(full.max()) * 100)
+    assert n_none == 0
