@@ -76,7 +76,8 @@ class ConvexReLUClassifier(_Classifier):
     output. The exact convex program of such networks is copositive (SPEC §5); the one
     this version solves (each neuron feeding one output) ended above its seeding networks
     on every data set measured, so with seeding (the default) the fit returns the best
-    seeding network refined by L-BFGS, with a dual lower bound valid for vector-output
+    seeding network refined by L-BFGS (and its output bias minimized exactly), with a
+    dual lower bound valid for vector-output
     networks over the sampled patterns (``certificate_``; a warning when its gap is above
     ``tol``). ``seed_runs=0`` solves the one-output-per-neuron program instead.
 """
