@@ -638,10 +638,11 @@ def fit_convex_network(
             # point, sometimes the better one (iris: lower bound 0.04708 against 0.04631)
             Z_dual.append((Z_unrefit, mu_fit))
         if obj_seed < objective - 1e-12 * abs(objective):
-            log.info("the best seeding run (%.6g) is better than the convex solution (%.6g): "
-                     "returning it", obj_seed, objective)
-            history.append({"phase": "seed_kept", "primal": obj_seed,
-                            "convex_primal": objective, "time": time.perf_counter() - t0})
+            if not skip_convex:  # (skipped: W is the seed's own separable image)
+                log.info("the best seeding run (%.6g) is better than the convex solution "
+                         "(%.6g): returning it", obj_seed, objective)
+                history.append({"phase": "seed_kept", "primal": obj_seed,
+                                "convex_primal": objective, "time": time.perf_counter() - t0})
             net, objective, Z_net = seed_net, obj_seed, Z_seed
     lower = -math.inf
     for Z, mu in Z_dual:  # the convex solution's dual point first (usually the tightest)

@@ -126,6 +126,7 @@ def test_multiclass_relu_returns_its_refined_seed_and_says_so():
     assert "convex_skipped" in [r["phase"] for r in seen]  # progress reaches callbacks
     phases = [h.get("phase") for h in est.history_]
     assert "convex_skipped" in phases and "solve" not in phases
+    assert "seed_kept" not in phases  # no convex solution was compared with the seed
     seed = next(h["primal"] for h in est.history_ if h.get("phase") == "seed")
     # the seed is refined by L-BFGS before it is returned: never worse, here better
     polished = next(h["primal"] for h in est.history_ if h.get("phase") == "seed_polished")
