@@ -1,6 +1,8 @@
 """The primal-dual interior-point solver: oracle checks against CVXPY, both Newton
 factorizations (dense and Woodbury) agree, warm starts, the smoothed norm's calculus."""
 
+from collections.abc import Callable
+
 import numpy as np
 import pytest
 import torch
@@ -249,29 +251,34 @@ def test_dual_excess_refines_poor_multipliers_of_the_exceeding_patterns(fit_bias
     assert exact - 1e-9 <= refined <= exact + 1e-4
 
 
+def _failing_newton(monkeypatch, fail: Callable[[int], bool]) -> dict:
+    """Patch the Newton factorization to raise LinAlgError on the calls ``fail`` picks."""
+    real = pd_mod._Newton
+    calls = {"n": 0}
+
+    def failing(*a, **k):
+        calls["n"] += 1
+        if fail(calls["n"]):
+            raise torch.linalg.LinAlgError("linalg.cholesky: not positive-definite")
+        return real(*a, **k)
+
+    monkeypatch.setattr(pd_mod, "_Newton", failing)
+    return calls
+
+
 @pytest.mark.parametrize("fail_at", [1, 6])
 def test_unfactorable_newton_system_stops_at_a_feasible_iterate(monkeypatch, fail_at):
     # a Cholesky factor that loses definiteness (round-off late on the path) must not
     # escape as an exception: the solve stops, unconverged, at its strictly feasible iterate
     prob = _program(3, n=30, d=3, p=40)
-    calls = {"n": 0}
-    real = pd_mod._Newton
-
-    def failing(*a, **k):
-        calls["n"] += 1
-        if calls["n"] >= fail_at:
-            raise torch.linalg.LinAlgError("linalg.cholesky: not positive-definite")
-        return real(*a, **k)
-
-    monkeypatch.setattr(pd_mod, "_Newton", failing)
+    ref = primal_dual(prob, tol=1e-9)
+    calls = _failing_newton(monkeypatch, lambda k: k >= fail_at)
     res = primal_dual(prob, tol=1e-9)
     assert calls["n"] == fail_at
     assert not res.converged
     assert res.extra["violation"] <= 1e-12
     obj = prob.objective(res.W, res.b)
     assert np.isfinite(obj)
-    monkeypatch.setattr(pd_mod, "_Newton", real)
-    ref = primal_dual(prob, tol=1e-9)
     assert ref.converged and prob.objective(ref.W, ref.b) <= obj
 
 
@@ -280,16 +287,7 @@ def test_fit_survives_an_unfactorable_newton_system(monkeypatch):
 
     from convexnn import ConvexReLURegressor
 
-    real = pd_mod._Newton
-    calls = {"n": 0}
-
-    def failing(*a, **k):
-        calls["n"] += 1
-        if calls["n"] == 4:
-            raise torch.linalg.LinAlgError("linalg.cholesky: not positive-definite")
-        return real(*a, **k)
-
-    monkeypatch.setattr(pd_mod, "_Newton", failing)
+    calls = _failing_newton(monkeypatch, lambda k: k == 4)
     rng = np.random.default_rng(0)
     X = rng.standard_normal((60, 3))
     y = np.sin(2 * X[:, 0]) + 0.3 * X[:, 1]
