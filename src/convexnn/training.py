@@ -542,8 +542,10 @@ def fit_convex_network(
             mu_prev = res.extra.get("mu")
             total_iter += res.n_iter
             converged = res.converged
-            if res.interrupted:
+            if res.interrupted:  # Ctrl-C inside a solver, which kept its last iterate
                 interrupted = True
+                warnings.warn("Fit interrupted: returning the best iterate found so far.",
+                              RuntimeWarning, stacklevel=3)
                 break
             if exact or not grow or grow_round == max_grow_rounds or total_iter >= max_iter:
                 break
@@ -580,7 +582,11 @@ def fit_convex_network(
         warnings.warn("Fit interrupted: returning the best iterate found so far.",
                       RuntimeWarning, stacklevel=3)
         if res is None:
-            raise
+            if W is None or b is None:
+                raise  # nothing to return yet (no seed, no finished round)
+            # interrupted in the first round: the seed's image over the current patterns
+            problem = _problem(X_aug, ps, Y, loss, lam, relu=relu, fit_bias=fit_intercept)
+            res = SolverResult(W, b, 0, False, True)
     assert res is not None and problem is not None and W is not None and b is not None
     mu_fit = res.extra.get("mu")
     if problem.op.p != W.shape[1]:  # stopped right after growing: new blocks are zero

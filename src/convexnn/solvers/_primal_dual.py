@@ -477,106 +477,116 @@ def primal_dual(
 
     SDc = SD[:, None, :]
     Sc = S[:, None, :]
-    while it < max_iter:
-        it += 1
-        # preactivations X w_j are linear in W: the outputs, the cone values and their
-        # changes along the Newton direction all come from two products per step
-        P = torch.einsum("nd,cpd->ncp", X, W)
-        Z = (P * SDc).sum(-1) + b
-        if cons:
-            r = Sc * P
-        Vg = loss.grad(Z, Y)  # (n, c)
-        Hl = loss.hessian(Z, Y)
-        _, ts, sq = _smoothed_norm(W, lam, nu)
-        coef = Vg[:, :, None] * SDc  # (n, c, p)
-        if cons:
-            assert r is not None and z is not None
-            coef = coef - nu * Sc / r
-        gW = (coef.reshape(n, B).T @ X).reshape(c, p, d) + lam * W / ts[:, :, None]
-        gb = Vg.sum(0)
-        Wf, tf, sf = W.reshape(B, d), ts.reshape(B), sq.reshape(B)
-        Bd = (lam / tf)[:, None, None] * eye - (lam * lam / (tf * tf * sf))[:, None, None] * (
-            Wf[:, :, None] * Wf[:, None, :])
-        dr = None
-        if cons:
-            assert r is not None and z is not None
-            wgt = (z / r).reshape(n, B)
-            Bd = Bd + weighted_block_grams(X, wgt, gram)
-        g = gW.reshape(-1)
-        if fb:
-            g = torch.cat([g, gb])
-        try:
-            newton = _Newton(problem, X, SD, Hl, Bd, gram,
-                             None if cons else (tf / lam, Wf, nu))
-            mode = newton.mode
-            step = -newton.solve(g)
-        except RuntimeError as err:  # torch.linalg.LinAlgError: a factor lost definiteness
-            # (round-off near the end of the path); the iterate is strictly feasible and
-            # its objective is known: stop here, unconverged, and let the caller judge it
-            log.debug("pd %d: Newton system not factorable (%s); stopping", it, err)
-            break
-        dec2 = float(-(g * step).sum())
-        dW = step[: B * d].reshape(c, p, d)
-        db = step[B * d:] if fb else torch.zeros_like(b)
-        dP = torch.einsum("nd,cpd->ncp", X, dW)
-        dZ = (dP * SDc).sum(-1) + db
-        alpha = 1.0
-        dz = None
-        if cons:
-            assert r is not None and z is not None
-            dr = Sc * dP
-            q = float((dr / r).min())  # fraction to the boundary, r > 0
-            if q < 0:
-                alpha = min(alpha, 0.99 / -q)
-            dz = (nu - z * (r + dr)) / r  # from z r + z dr + r dz = ν
-            qz = float((dz / z).min())
-            # the multipliers take their own step: they only scale the Newton matrix (any
-            # z > 0 keeps it positive definite, so dx stays a descent direction of M_ν)
-            alpha_d = 1.0 if qz >= 0 else min(1.0, 0.99 / -qz)
-        M0 = line_merit(Z, W, r if cons else None, nu)
-        while alpha > 1e-12:
-            Wn = W + alpha * dW
-            rn = r + alpha * dr if cons and r is not None and dr is not None else None
-            if line_merit(Z + alpha * dZ, Wn, rn, nu) <= M0 - 1e-4 * alpha * dec2:
+    interrupted = False
+    try:
+        while it < max_iter:
+            it += 1
+            # preactivations X w_j are linear in W: the outputs, the cone values and their
+            # changes along the Newton direction all come from two products per step
+            P = torch.einsum("nd,cpd->ncp", X, W)
+            Z = (P * SDc).sum(-1) + b
+            if cons:
+                r = Sc * P
+            Vg = loss.grad(Z, Y)  # (n, c)
+            Hl = loss.hessian(Z, Y)
+            _, ts, sq = _smoothed_norm(W, lam, nu)
+            coef = Vg[:, :, None] * SDc  # (n, c, p)
+            if cons:
+                assert r is not None and z is not None
+                coef = coef - nu * Sc / r
+            gW = (coef.reshape(n, B).T @ X).reshape(c, p, d) + lam * W / ts[:, :, None]
+            gb = Vg.sum(0)
+            Wf, tf, sf = W.reshape(B, d), ts.reshape(B), sq.reshape(B)
+            Bd = (lam / tf)[:, None, None] * eye - (lam * lam / (tf * tf * sf))[:, None, None] * (
+                Wf[:, :, None] * Wf[:, None, :])
+            dr = None
+            if cons:
+                assert r is not None and z is not None
+                wgt = (z / r).reshape(n, B)
+                Bd = Bd + weighted_block_grams(X, wgt, gram)
+            g = gW.reshape(-1)
+            if fb:
+                g = torch.cat([g, gb])
+            try:
+                newton = _Newton(problem, X, SD, Hl, Bd, gram,
+                                 None if cons else (tf / lam, Wf, nu))
+                mode = newton.mode
+                step = -newton.solve(g)
+            except RuntimeError as err:  # torch.linalg.LinAlgError: a factor lost definiteness
+                # (round-off near the end of the path); the iterate is strictly feasible and
+                # its objective is known: stop here, unconverged, and let the caller judge it
+                log.debug("pd %d: Newton system not factorable (%s); stopping", it, err)
                 break
-            alpha *= 0.5
-        if alpha <= 1e-12:
-            break
-        W, b = Wn, b + alpha * db
-        Zn = Z + alpha * dZ
-        if cons:
-            assert dz is not None and z is not None
-            assert rn is not None
-            # safeguard: each z r within a factor _KAPPA_Z of ν (as IPOPT's κ_Σ)
-            zc = nu / rn
-            z = torch.minimum(torch.maximum(z + alpha_d * dz, zc / _KAPPA_Z), zc * _KAPPA_Z)
-            r = rn
-        F = float(loss.value(Zn, Y)) + lam * float(
-            torch.linalg.vector_norm(W, dim=-1).sum())
-        comp = float((r * z).sum()) if cons and r is not None and z is not None else 0.0
-        gap_est = comp + 2 * B * nu
-        log.debug("pd %d F=%.10g nu=%.2e alpha=%.3f dec2=%.2e comp=%.2e", it, F, nu, alpha,
-                  dec2, comp)
-        if step_callback is not None:
-            step_callback({"newton_step": it, "primal": F, "gap_estimate": gap_est,
-                           "barrier": nu})
-        if gap_est <= tol * max(abs(F), 1e-8) and alpha >= 0.9 and dec2 <= 1e-3 * max(
-                abs(F), 1e-8):
-            # the primal is accurate; the dual point ∇L(Z) is only as accurate as the
-            # square root of that: centre further (ν fixed) until it is dual feasible
-            excess = dual_excess(W, b, z)
-            log.debug("pd %d dual excess %.2e", it, excess)
-            if excess < last_excess:
-                best = (W, b, z, r)
-            if excess <= 0.5 * tol or polish >= _MAX_POLISH or excess >= 0.7 * last_excess:
-                W, b, z, r = best  # the most dual-feasible of the centred iterates
-                converged = True
+            dec2 = float(-(g * step).sum())
+            dW = step[: B * d].reshape(c, p, d)
+            db = step[B * d:] if fb else torch.zeros_like(b)
+            dP = torch.einsum("nd,cpd->ncp", X, dW)
+            dZ = (dP * SDc).sum(-1) + db
+            alpha = 1.0
+            dz = None
+            if cons:
+                assert r is not None and z is not None
+                dr = Sc * dP
+                q = float((dr / r).min())  # fraction to the boundary, r > 0
+                if q < 0:
+                    alpha = min(alpha, 0.99 / -q)
+                dz = (nu - z * (r + dr)) / r  # from z r + z dr + r dz = ν
+                qz = float((dz / z).min())
+                # the multipliers take their own step: they only scale the Newton matrix (any
+                # z > 0 keeps it positive definite, so dx stays a descent direction of M_ν)
+                alpha_d = 1.0 if qz >= 0 else min(1.0, 0.99 / -qz)
+            M0 = line_merit(Z, W, r if cons else None, nu)
+            while alpha > 1e-12:
+                Wn = W + alpha * dW
+                rn = r + alpha * dr if cons and r is not None and dr is not None else None
+                if line_merit(Z + alpha * dZ, Wn, rn, nu) <= M0 - 1e-4 * alpha * dec2:
+                    break
+                alpha *= 0.5
+            if alpha <= 1e-12:
                 break
-            polish += 1
-            last_excess = min(excess, last_excess)
-            continue
-        if alpha >= 0.9:  # a long step: close enough to the path, move along it
-            nu = max(sigma * min(nu, gap_est / m), 1e-3 * nu)
+            W, b = Wn, b + alpha * db
+            Zn = Z + alpha * dZ
+            if cons:
+                assert dz is not None and z is not None
+                assert rn is not None
+                # safeguard: each z r within a factor _KAPPA_Z of ν (as IPOPT's κ_Σ)
+                zc = nu / rn
+                z = torch.minimum(torch.maximum(z + alpha_d * dz, zc / _KAPPA_Z), zc * _KAPPA_Z)
+                r = rn
+            F = float(loss.value(Zn, Y)) + lam * float(
+                torch.linalg.vector_norm(W, dim=-1).sum())
+            comp = float((r * z).sum()) if cons and r is not None and z is not None else 0.0
+            gap_est = comp + 2 * B * nu
+            log.debug("pd %d F=%.10g nu=%.2e alpha=%.3f dec2=%.2e comp=%.2e", it, F, nu, alpha,
+                      dec2, comp)
+            if step_callback is not None:
+                step_callback({"newton_step": it, "primal": F, "gap_estimate": gap_est,
+                               "barrier": nu})
+            if gap_est <= tol * max(abs(F), 1e-8) and alpha >= 0.9 and dec2 <= 1e-3 * max(
+                    abs(F), 1e-8):
+                # the primal is accurate; the dual point ∇L(Z) is only as accurate as the
+                # square root of that: centre further (ν fixed) until it is dual feasible
+                excess = dual_excess(W, b, z)
+                log.debug("pd %d dual excess %.2e", it, excess)
+                if excess < last_excess:
+                    best = (W, b, z, r)
+                if excess <= 0.5 * tol or polish >= _MAX_POLISH or excess >= 0.7 * last_excess:
+                    W, b, z, r = best  # the most dual-feasible of the centred iterates
+                    converged = True
+                    break
+                polish += 1
+                last_excess = min(excess, last_excess)
+                continue
+            if alpha >= 0.9:  # a long step: close enough to the path, move along it
+                nu = max(sigma * min(nu, gap_est / m), 1e-3 * nu)
+    except KeyboardInterrupt:  # Ctrl-C: the last iterate is strictly feasible; keep it
+        interrupted = True
+        log.info("pd %d: interrupted; returning the current feasible iterate", it)
+    if interrupted:  # no support polish: the user asked to stop
+        res = finish(problem, X, SD, S, W, b, z if cons else None, it, False, step_callback,
+                     mode=mode, barrier_gap=2 * B * nu, polish_if=lambda *a: False)
+        res.interrupted = True
+        return res
     return finish(problem, X, SD, S, W, b, z if cons else None, it, converged,
                   step_callback, ipm_flops=it * newton_cost(n, c, p, d)[0], mode=mode,
                   barrier_gap=2 * B * nu, polish_if=polish_if)
@@ -638,35 +648,39 @@ def finish(problem: ConvexProblem, X: torch.Tensor, SD: torch.Tensor, S: torch.T
 
     polished = None
     ipm_point = None
-    if z is not None and S is not None and W.numel() and (
-            polish_if is None or polish_if(W, b, z)):
-        F_ipm = float(loss.value(outputs(W, b), Y)) + lam * float(
-            torch.linalg.vector_norm(W, dim=-1).sum())
-        budget = max(_POLISH_MIN_FLOPS, _POLISH_WORK_FACTOR * ipm_flops)
-        pol = polish_support(loss, X, SD, S, Y, lam, W, b, z, fit_bias=fb, work_budget=budget)
-        if pol is not None and pol.objective <= F_ipm + 1e-10 * abs(F_ipm) and _dual_excess(
-                problem, X, SD, S, pol.W, pol.b, pol.z,
-                refine_iters=_EXCESS_REFINE_ITERS) > _POLISH_EXCESS:
-            # a small block left the face that its optimum needs (its dual constraint is
-            # violated at the polished point: KEEL page-blocks0 at 0.001·λ_max certified
-            # 8.8e-6 instead of 4.5e-13): once more, only negligible blocks leaving
-            retry = polish_support(loss, X, SD, S, Y, lam, W, b, z, fit_bias=fb,
-                                   work_budget=budget, drop_small=0.0)
-            if retry is not None and retry.objective <= F_ipm + 1e-10 * abs(F_ipm):
-                pol = retry
-        if pol is not None and pol.objective <= F_ipm + 1e-10 * abs(F_ipm):
-            log.debug("polish: F %.12g -> %.12g in %d rounds, %d Newton steps", F_ipm,
-                      pol.objective, pol.rounds, pol.newton_steps)
-            ipm_point = (outputs(W, b), z)
-            W, b, z = pol.W, pol.b, pol.z
-            polished = pol
-            if step_callback is not None:
-                step_callback({"newton_step": it + pol.newton_steps, "primal": pol.objective,
-                               "gap_estimate": math.nan, "barrier": 0.0, "phase": "polish"})
+    interrupted = False
+    try:
+        if z is not None and S is not None and W.numel() and (
+                polish_if is None or polish_if(W, b, z)):
+            F_ipm = float(loss.value(outputs(W, b), Y)) + lam * float(
+                torch.linalg.vector_norm(W, dim=-1).sum())
+            budget = max(_POLISH_MIN_FLOPS, _POLISH_WORK_FACTOR * ipm_flops)
+            pol = polish_support(loss, X, SD, S, Y, lam, W, b, z, fit_bias=fb, work_budget=budget)
+            if pol is not None and pol.objective <= F_ipm + 1e-10 * abs(F_ipm) and _dual_excess(
+                    problem, X, SD, S, pol.W, pol.b, pol.z,
+                    refine_iters=_EXCESS_REFINE_ITERS) > _POLISH_EXCESS:
+                # a small block left the face that its optimum needs (its dual constraint is
+                # violated at the polished point: KEEL page-blocks0 at 0.001·λ_max certified
+                # 8.8e-6 instead of 4.5e-13): once more, only negligible blocks leaving
+                retry = polish_support(loss, X, SD, S, Y, lam, W, b, z, fit_bias=fb,
+                                       work_budget=budget, drop_small=0.0)
+                if retry is not None and retry.objective <= F_ipm + 1e-10 * abs(F_ipm):
+                    pol = retry
+            if pol is not None and pol.objective <= F_ipm + 1e-10 * abs(F_ipm):
+                log.debug("polish: F %.12g -> %.12g in %d rounds, %d Newton steps", F_ipm,
+                          pol.objective, pol.rounds, pol.newton_steps)
+                ipm_point = (outputs(W, b), z)
+                W, b, z = pol.W, pol.b, pol.z
+                polished = pol
+                if step_callback is not None:
+                    step_callback({"newton_step": it + pol.newton_steps, "primal": pol.objective,
+                                   "gap_estimate": math.nan, "barrier": 0.0, "phase": "polish"})
+    except KeyboardInterrupt:  # Ctrl-C during the polish: the interior point as it is
+        interrupted = True
     # blocks at zero are left at the barrier's scale: with a small λ their summed effect
     # on the outputs still matters to the dual point, so pruning is left to the caller
     # (which compares objectives and keeps the dual point of the unpruned solution)
-    res = SolverResult(W.to(dt_out), b.to(dt_out), it, converged)
+    res = SolverResult(W.to(dt_out), b.to(dt_out), it, converged, interrupted)
     viol = 0.0
     if z is not None and S is not None:
         rr = S[:, None, :] * torch.einsum("nd,cpd->ncp", X, W)

@@ -1,0 +1,129 @@
+"""Ctrl-C keeps the best iterate: an interrupted interior point returns its current
+(strictly feasible) iterate unpolished, an interrupted polish the interior point, and a
+fit interrupted before its first round finishes returns the seeding network."""
+
+import contextlib
+import warnings
+
+import numpy as np
+import pytest
+import torch
+
+import convexnn.training as tr
+from convexnn import ConvexReLURegressor
+from convexnn.losses import SquaredLoss
+from convexnn.patterns import sample_patterns
+from convexnn.solvers import _primal_dual as pd_mod
+from convexnn.solvers._primal_dual import primal_dual
+from convexnn.training import _problem
+
+
+@contextlib.contextmanager
+def _no_escape():
+    """A KeyboardInterrupt that escapes is a failure of this test (pytest would otherwise
+    stop the whole session)."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        pytest.fail("the KeyboardInterrupt escaped")
+
+
+def _program(seed=3, n=30, d=3, p=40, lam=0.01):
+    rng = np.random.default_rng(seed)
+    X = torch.as_tensor(rng.standard_normal((n, d)))
+    y = torch.sin(2 * X[:, 0]) + 0.3 * X[:, 1]
+    ps = sample_patterns(X, p, generator=torch.Generator().manual_seed(seed))
+    return _problem(X, ps, y[:, None], SquaredLoss(), lam, relu=True, fit_bias=False)
+
+
+def _interrupt_newton_at(monkeypatch, k: int) -> dict:
+    real, calls = pd_mod._Newton, {"n": 0}
+
+    def newton(*a, **kw):
+        calls["n"] += 1
+        if calls["n"] == k:
+            raise KeyboardInterrupt
+        return real(*a, **kw)
+
+    monkeypatch.setattr(pd_mod, "_Newton", newton)
+    return calls
+
+
+def test_interrupted_interior_point_returns_its_feasible_iterate(monkeypatch):
+    prob = _program()
+    _interrupt_newton_at(monkeypatch, 8)
+    with _no_escape():
+        res = primal_dual(prob, tol=1e-9)
+    assert res.interrupted and not res.converged and res.n_iter == 8
+    assert res.extra["violation"] <= 1e-12 and not res.extra["polished"]
+    assert np.isfinite(prob.objective(res.W, res.b))
+    assert res.extra["mu"].shape == (30, 1, prob.op.p)
+
+
+def test_interrupted_polish_returns_the_interior_point(monkeypatch):
+    prob = _program()
+    done = primal_dual(prob, tol=1e-9)
+    assert done.extra["polished"]
+
+    def interrupt(*a, **kw):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(pd_mod, "polish_support", interrupt)
+    with _no_escape():
+        res = primal_dual(prob, tol=1e-9)
+    assert res.interrupted and not res.extra["polished"]
+    assert res.extra["violation"] <= 1e-12
+    # the unpolished interior point is close to, and never below, the polished optimum
+    obj, ref = prob.objective(res.W, res.b), prob.objective(done.W, done.b)
+    assert ref <= obj <= ref * (1 + 1e-5)
+
+
+def _data():
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((80, 3))
+    return X, np.sin(2 * X[:, 0]) + 0.3 * X[:, 1]
+
+
+KW = dict(lam=1e-2, patterns=20, random_state=0, seed_runs=2, seed_epochs=300, seed_width=8)
+
+
+def test_fit_interrupted_in_the_interior_point_returns_a_network(monkeypatch):
+    X, y = _data()
+    calls = _interrupt_newton_at(monkeypatch, 3)
+    with _no_escape(), pytest.warns(RuntimeWarning, match="interrupted"):
+        est = ConvexReLURegressor(**KW).fit(X, y)
+    assert calls["n"] == 3  # nothing ran after the interrupt
+    seed = next(h["primal"] for h in est.history_ if h.get("phase") == "seed")
+    assert est.objective_ <= seed * (1 + 1e-12)  # never worse than the seed
+    cert = est.certificate_
+    assert cert.max_violation <= 1e-8 and cert.lower_bound <= est.objective_
+    assert np.all(np.isfinite(est.predict(X)))
+
+
+def test_fit_interrupted_before_its_first_round_returns_the_seed(monkeypatch):
+    X, y = _data()
+
+    def interrupt(*a, **kw):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(tr, "working_set_solve", interrupt)
+    with _no_escape(), pytest.warns(RuntimeWarning, match="interrupted"):
+        est = ConvexReLURegressor(**KW).fit(X, y)
+    seed = next(h["primal"] for h in est.history_ if h.get("phase") == "seed")
+    # the seed's convex image (its neurons rebalanced): never worse, nearly the same
+    assert 0.99 * seed <= est.objective_ <= seed * (1 + 1e-12)
+    assert not any(h.get("phase") == "solve" for h in est.history_)
+    assert est.certificate_.lower_bound <= est.objective_
+
+
+def test_fit_interrupted_with_nothing_to_return_still_raises(monkeypatch):
+    X, y = _data()
+
+    def interrupt(*a, **kw):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(tr, "working_set_solve", interrupt)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.raises(KeyboardInterrupt):
+            ConvexReLURegressor(**dict(KW, seed_runs=0)).fit(X, y)
