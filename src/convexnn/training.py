@@ -158,7 +158,7 @@ def _inner(sub: ConvexProblem, W0: torch.Tensor, b0: torch.Tensor, mu0: torch.Te
         if not sub.constrained:
             res = soc_primal_dual(sub, W0, b0, tol=min(tol, 1e-7), max_iter=100,
                                   step_callback=step_callback)
-            if res.converged or res.extra["certified_gap"] <= tol:
+            if res.converged or res.interrupted or res.extra["certified_gap"] <= tol:
                 return res  # 1e-7 asked for margin; what the caller needs is tol
             # stalled above tol (round-off near the cones' boundary, typically past 1e-8, or
             # a degenerate program): the barrier method, which centres more, from the start

@@ -127,3 +127,25 @@ def test_fit_interrupted_with_nothing_to_return_still_raises(monkeypatch):
         warnings.simplefilter("ignore")
         with pytest.raises(KeyboardInterrupt):
             ConvexReLURegressor(**dict(KW, seed_runs=0)).fit(X, y)
+
+
+def test_interrupted_gated_interior_point_returns_its_best_iterate(monkeypatch):
+    from convexnn import ConvexGatedReLURegressor
+    from convexnn.solvers import _soc_interior as soc_mod
+
+    real, calls = soc_mod._Newton, {"n": 0}
+
+    def newton(*a, **kw):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt
+        return real(*a, **kw)
+
+    monkeypatch.setattr(soc_mod, "_Newton", newton)
+    X, y = _data()
+    with _no_escape(), pytest.warns(RuntimeWarning, match="interrupted"):
+        est = ConvexGatedReLURegressor(lam=1e-2, patterns=20, seed_runs=0,
+                                       random_state=0).fit(X, y)
+    assert calls["n"] == 3  # no other solver ran after the interrupt
+    assert np.isfinite(est.objective_) and est.certificate_.lower_bound <= est.objective_
+    assert np.all(np.isfinite(est.predict(X)))

@@ -334,97 +334,104 @@ def soc_primal_dual(
     it, converged, mode = 0, False, "dense"
     gap = float("nan")
     best: tuple = (math.inf, W, b, z, 0)
-    while it < max_iter:
-        P = X @ Wf.T  # (n, B)
-        Z = (P.reshape(n, c, p) * SDc).sum(-1) + b
-        Vg = loss.grad(Z, Y)
-        G = (Vg[:, :, None] * SDc).reshape(n, B).T @ X
-        F = float(loss.value(Z, Y)) + lam * float(torch.linalg.vector_norm(Wf, dim=1).sum())
-        gap = float((t * sig).sum() + (Wf * V).sum())
-        Gz = None
-        if cons:
-            assert z is not None
-            r = Sf * P
-            gap += float((r * z).sum())
-            Gz = (Sf * z).T @ X  # Σ_i z_i s_i x_i per block
-        Vc = loss.center(Vg, Y) if fb else Vg
-        Gc = (Vc[:, :, None] * SDc).reshape(n, B).T @ X if fb else G
-        if Gz is not None:
-            Gc = Gc - Gz
-        nrm = float(torch.linalg.vector_norm(Gc, dim=1).max()) if B else 0.0
-        _, lb = _maximize_scale(loss, Vc, Y, lam / nrm if nrm > 0 else 1e12)
-        rel = (F - lb) / max(abs(F), 1e-12)  # the certificate of this iterate
-        if rel < best[0]:
-            best = (rel, W, b, z, it)
-        if it and step_callback is not None:
-            step_callback({"newton_step": it, "primal": F, "gap_estimate": gap,
-                           "barrier": gap / max(m, 1), "lower_bound": lb})
-        log.debug("soc %d F=%.12g gap=%.2e rel=%.2e", it, F, gap, rel)
-        if rel <= tol:
-            converged = True
-            break
-        if it - best[4] >= _STALL:  # round-off has taken over: keep the best iterate
-            break
-        it += 1
-        Hl = loss.hessian(Z, Y)
-        rw = G - V if Gz is None else G - Gz - V  # dual residual (B, d)
-        rb = Vg.sum(0)  # ∇_b L
-        sc = _Scaling(t, Wf, sig, V)
-        cones = None
-        try:
-            Bd = sc.pww_inv_matrix()
+    interrupted = False
+    try:
+        while it < max_iter:
+            P = X @ Wf.T  # (n, B)
+            Z = (P.reshape(n, c, p) * SDc).sum(-1) + b
+            Vg = loss.grad(Z, Y)
+            G = (Vg[:, :, None] * SDc).reshape(n, B).T @ X
+            F = float(loss.value(Z, Y)) + lam * float(torch.linalg.vector_norm(Wf, dim=1).sum())
+            gap = float((t * sig).sum() + (Wf * V).sum())
+            Gz = None
             if cons:
                 assert z is not None
-                cones = (Sf, r, z)
-                Bd = Bd + weighted_block_grams(X, z / r, gram)
-            newton = _Newton(problem, X, SD, Hl, Bd, gram, None if cons else (*sc.pww(), 1.0))
-        except RuntimeError:  # the scaling lost positive definiteness (round-off at the end)
-            log.debug("soc %d: factorization failed, stopping", it)
-            break
-        mode = newton.mode
-        system = _System(X, SD, c, fb, newton, sc, Hl, rw, rb, cones)
-        zero = torch.zeros_like(t)
-        mu = gap / m
-        try:
-            # predictor: ξ = −x, ρ_z = −r∘z
-            dt_a, dW_a, _, dV_a, dr_a, dz_a = system.direction(
-                -t, -Wf, -(r * z) if cons else None)
-            a_aff = min(1.0, _max_step(t, Wf, dt_a, dW_a), _max_step(sig, V, zero, dV_a))
+                r = Sf * P
+                gap += float((r * z).sum())
+                Gz = (Sf * z).T @ X  # Σ_i z_i s_i x_i per block
+            Vc = loss.center(Vg, Y) if fb else Vg
+            Gc = (Vc[:, :, None] * SDc).reshape(n, B).T @ X if fb else G
+            if Gz is not None:
+                Gc = Gc - Gz
+            nrm = float(torch.linalg.vector_norm(Gc, dim=1).max()) if B else 0.0
+            _, lb = _maximize_scale(loss, Vc, Y, lam / nrm if nrm > 0 else 1e12)
+            rel = (F - lb) / max(abs(F), 1e-12)  # the certificate of this iterate
+            if rel < best[0]:
+                best = (rel, W, b, z, it)
+            if it and step_callback is not None:
+                step_callback({"newton_step": it, "primal": F, "gap_estimate": gap,
+                               "barrier": gap / max(m, 1), "lower_bound": lb})
+            log.debug("soc %d F=%.12g gap=%.2e rel=%.2e", it, F, gap, rel)
+            if rel <= tol:
+                converged = True
+                break
+            if it - best[4] >= _STALL:  # round-off has taken over: keep the best iterate
+                break
+            it += 1
+            Hl = loss.hessian(Z, Y)
+            rw = G - V if Gz is None else G - Gz - V  # dual residual (B, d)
+            rb = Vg.sum(0)  # ∇_b L
+            sc = _Scaling(t, Wf, sig, V)
+            cones = None
+            try:
+                Bd = sc.pww_inv_matrix()
+                if cons:
+                    assert z is not None
+                    cones = (Sf, r, z)
+                    Bd = Bd + weighted_block_grams(X, z / r, gram)
+                newton = _Newton(problem, X, SD, Hl, Bd, gram, None if cons else (*sc.pww(), 1.0))
+            except RuntimeError:  # the scaling lost positive definiteness (round-off at the end)
+                log.debug("soc %d: factorization failed, stopping", it)
+                break
+            mode = newton.mode
+            system = _System(X, SD, c, fb, newton, sc, Hl, rw, rb, cones)
+            zero = torch.zeros_like(t)
+            mu = gap / m
+            try:
+                # predictor: ξ = −x, ρ_z = −r∘z
+                dt_a, dW_a, _, dV_a, dr_a, dz_a = system.direction(
+                    -t, -Wf, -(r * z) if cons else None)
+                a_aff = min(1.0, _max_step(t, Wf, dt_a, dW_a), _max_step(sig, V, zero, dV_a))
+                if cons:
+                    a_aff = min(a_aff, _ratio_step(r, dr_a), _ratio_step(z, dz_a))
+                sig_c = (1.0 - a_aff) ** 3
+                # corrector: ξ = W⁻¹ (ℓ⁻¹ ∘ (σμe − ℓ∘ℓ − (WΔx)∘(W⁻¹Δs))), ρ_z = σμ − r∘z − Δr∘Δz
+                x0, x1 = sc.apply(dt_a, dW_a)
+                s0, s1 = sc.apply_inv(zero, dV_a)
+                c0, c1 = _jordan(x0, x1, s0, s1)
+                l0, l1 = sc.lt, sc.lw
+                q0, q1 = _jordan(l0, l1, l0, l1)
+                r0, r1 = _jordan_solve(l0, l1, sig_c * mu - q0 - c0, -q1 - c1)
+                xi_t, xi_w = sc.apply_inv(r0, r1)
+                rho_z = sig_c * mu - r * z - dr_a * dz_a if cons else None
+                dt, dW, db, dV, dr, dz = system.direction(xi_t, xi_w, rho_z)
+            except RuntimeError:  # a singular system from round-off at the end: keep the best
+                log.debug("soc %d: Newton solve failed, stopping", it)
+                break
+            if not bool(torch.isfinite(dW).all() and torch.isfinite(dV).all()):
+                break
+            alpha = min(1.0, _STEP * _max_step(t, Wf, dt, dW))
+            alpha_d = min(1.0, _STEP * _max_step(sig, V, zero, dV))  # primal and dual steps
             if cons:
-                a_aff = min(a_aff, _ratio_step(r, dr_a), _ratio_step(z, dz_a))
-            sig_c = (1.0 - a_aff) ** 3
-            # corrector: ξ = W⁻¹ (ℓ⁻¹ ∘ (σμe − ℓ∘ℓ − (WΔx)∘(W⁻¹Δs))), ρ_z = σμ − r∘z − Δr∘Δz
-            x0, x1 = sc.apply(dt_a, dW_a)
-            s0, s1 = sc.apply_inv(zero, dV_a)
-            c0, c1 = _jordan(x0, x1, s0, s1)
-            l0, l1 = sc.lt, sc.lw
-            q0, q1 = _jordan(l0, l1, l0, l1)
-            r0, r1 = _jordan_solve(l0, l1, sig_c * mu - q0 - c0, -q1 - c1)
-            xi_t, xi_w = sc.apply_inv(r0, r1)
-            rho_z = sig_c * mu - r * z - dr_a * dz_a if cons else None
-            dt, dW, db, dV, dr, dz = system.direction(xi_t, xi_w, rho_z)
-        except RuntimeError:  # a singular system from round-off at the end: keep the best
-            log.debug("soc %d: Newton solve failed, stopping", it)
-            break
-        if not bool(torch.isfinite(dW).all() and torch.isfinite(dV).all()):
-            break
-        alpha = min(1.0, _STEP * _max_step(t, Wf, dt, dW))
-        alpha_d = min(1.0, _STEP * _max_step(sig, V, zero, dV))  # primal and dual steps
-        if cons:
-            alpha = min(alpha, _STEP * _ratio_step(r, dr))
-            alpha_d = min(alpha_d, _STEP * _ratio_step(z, dz))
-            z = z + alpha_d * dz
-        t = t + alpha * dt
-        Wf = Wf + alpha * dW
-        V = V + alpha_d * dV
-        b = b + alpha * db
-        W = Wf.reshape(c, p, d)
-        log.debug("soc %d alpha_aff=%.3f sigma=%.2e alpha=%.3f/%.3f", it, a_aff, sig_c, alpha,
-                  alpha_d)
+                alpha = min(alpha, _STEP * _ratio_step(r, dr))
+                alpha_d = min(alpha_d, _STEP * _ratio_step(z, dz))
+                z = z + alpha_d * dz
+            t = t + alpha * dt
+            Wf = Wf + alpha * dW
+            V = V + alpha_d * dV
+            b = b + alpha * db
+            W = Wf.reshape(c, p, d)
+            log.debug("soc %d alpha_aff=%.3f sigma=%.2e alpha=%.3f/%.3f", it, a_aff, sig_c, alpha,
+                      alpha_d)
+    except KeyboardInterrupt:  # Ctrl-C: keep the best iterate so far (all are interior)
+        interrupted = True
     best_rel = best[0]
     if not converged:
         _, W, b, z, _ = best
     zz = z.reshape(n, c, p) if z is not None else None
-    return finish(problem, X, SD, S, W, b, zz, it, converged, step_callback,
-                  ipm_flops=it * newton_cost(n, c, p, d, gated=not cons)[0], mode=mode,
-                  barrier_gap=gap, certified_gap=best_rel)
+    res = finish(problem, X, SD, S, W, b, zz, it, converged, step_callback,
+                 ipm_flops=it * newton_cost(n, c, p, d, gated=not cons)[0], mode=mode,
+                 barrier_gap=gap, certified_gap=best_rel,
+                 polish_if=(lambda *a: False) if interrupted else None)
+    res.interrupted = res.interrupted or interrupted
+    return res
