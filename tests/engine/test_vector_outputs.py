@@ -255,6 +255,17 @@ def test_first_order_solves_report_progress(capsys):
         assert "[fista" in capsys.readouterr().err
 
 
+def _relu_three_class_program(seed, n):
+    """A 3-class softmax ReLU program over every pattern of n points in 2-D (+ bias)."""
+    g = torch.Generator().manual_seed(seed)
+    X = torch.randn(n, 2, generator=g, dtype=torch.float64)
+    X_aug = torch.cat([X, torch.ones(n, 1, dtype=X.dtype)], 1)
+    Y = torch.nn.functional.one_hot(torch.arange(n) % 3, 3).double()
+    prob = _problem(X_aug, enumerate_patterns(X_aug), Y, SoftmaxLoss(), 0.05, relu=True,
+                    fit_bias=True)
+    return g, X_aug, Y, prob
+
+
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_relu_vector_dual_norm_bounds_every_neuron_and_beats_the_older_bounds(seed):
     """The ReLU vector-output dual norm ν ≥ max over unit u of ‖Vᵀ(Xu)₊‖ (sampled u);
@@ -262,12 +273,7 @@ def test_relu_vector_dual_norm_bounds_every_neuron_and_beats_the_older_bounds(se
     per-output cone bounds and the cone-free spectral norm."""
     from convexnn import certificates
 
-    g = torch.Generator().manual_seed(seed)
-    X = torch.randn(14, 2, generator=g, dtype=torch.float64)
-    X_aug = torch.cat([X, torch.ones(14, 1, dtype=X.dtype)], 1)
-    Y = torch.nn.functional.one_hot(torch.arange(14) % 3, 3).double()
-    prob = _problem(X_aug, enumerate_patterns(X_aug), Y, SoftmaxLoss(), 0.05, relu=True,
-                    fit_bias=True)
+    g, X_aug, Y, prob = _relu_three_class_program(seed, 14)
     Z = torch.randn(14, 3, generator=g, dtype=torch.float64)
     nu = dual_bound(prob.loss, Y, Z, prob.op, prob.lam, fit_bias=True, constrained=True,
                     combine_outputs=True, cone_iters=500).dual_norm
@@ -294,12 +300,7 @@ def test_lazy_vector_cone_bounds_give_the_maximum_of_refining_every_pattern(seed
     fewer patterns refined, and every bound stays above sampled neurons' values."""
     from convexnn.certificates import _vector_cone_bounds
 
-    g = torch.Generator().manual_seed(seed)
-    X = torch.randn(40, 2, generator=g, dtype=torch.float64)
-    X_aug = torch.cat([X, torch.ones(40, 1, dtype=X.dtype)], 1)
-    Y = torch.nn.functional.one_hot(torch.arange(40) % 3, 3).double()
-    prob = _problem(X_aug, enumerate_patterns(X_aug), Y, SoftmaxLoss(), 0.05, relu=True,
-                    fit_bias=True)
+    g, X_aug, Y, prob = _relu_three_class_program(seed, 40)
     Z = 0.3 * torch.randn(40, 3, generator=g, dtype=torch.float64)
     V = prob.loss.center(prob.loss.grad(Z, Y), Y)
     G = prob.op.rmatvec(V)
