@@ -178,7 +178,10 @@ def _inner(sub: ConvexProblem, W0: torch.Tensor, b0: torch.Tensor, mu0: torch.Te
             pass
     if sub.constrained:
         if mu0 is None or not bool((W0 != 0).any()):
-            W0 = _feasible_start(sub, W0, b0, tol=tol, max_iter=max_iter // 2)
+            try:
+                W0 = _feasible_start(sub, W0, b0, tol=tol, max_iter=max_iter // 2)
+            except KeyboardInterrupt:  # the start as given (the caller's feasible point)
+                return SolverResult(W0, b0, 0, False, True)
         return augmented_lagrangian(sub, W0, b0, mu0, tol=tol, max_iter=max_iter)
     return fista(sub, W0, b0, tol=tol, max_iter=max_iter, progress=step_callback)
 
@@ -197,6 +200,8 @@ def _feasible_start(sub: ConvexProblem, W0: torch.Tensor, b0: torch.Tensor, *, t
         sub.fit_bias, False, sub.gates[:p],
     )
     res = fista(gated, None, b0, tol=tol, max_iter=max(50, max_iter))
+    if res.interrupted:  # Ctrl-C caught by FISTA: pass it on to the caller
+        raise KeyboardInterrupt
     w = res.W  # (c, p, d)
     g = sub.gates[:p]
     S = 2 * op.D[:, :p] - 1  # (n, p)

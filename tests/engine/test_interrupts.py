@@ -149,3 +149,90 @@ def test_interrupted_gated_interior_point_returns_its_best_iterate(monkeypatch):
     assert calls["n"] == 3  # no other solver ran after the interrupt
     assert np.isfinite(est.objective_) and est.certificate_.lower_bound <= est.objective_
     assert np.all(np.isfinite(est.predict(X)))
+
+
+def _interrupt_al_gradient_at(monkeypatch, k: int) -> dict:
+    from convexnn.solvers import _augmented_lagrangian as al_mod
+
+    real, calls = al_mod._AugmentedLagrangian.grad, {"n": 0}
+
+    def grad(self, *a, **kw):
+        calls["n"] += 1
+        if calls["n"] == k:
+            raise KeyboardInterrupt
+        return real(self, *a, **kw)
+
+    monkeypatch.setattr(al_mod._AugmentedLagrangian, "grad", grad)
+    return calls
+
+
+@pytest.mark.parametrize("where", ["inner", "outer"])
+def test_interrupted_augmented_lagrangian_returns_its_best_feasible_iterate(monkeypatch,
+                                                                          where):
+    from convexnn.solvers import _augmented_lagrangian as al_mod
+
+    prob = _program()
+    W0, b0 = prob.zeros()  # feasible: the zero network
+    full = al_mod.augmented_lagrangian(prob, W0, b0, tol=1e-6, max_iter=4000)
+    assert len(full.history) >= 3
+    # the iterates in between violate the cones: returning one would be a wrong answer
+    assert any(h["violation"] > full.extra["feas_tol"] for h in full.history[:2])
+    if where == "inner":  # inside the second outer step's FISTA (which catches it)
+        _interrupt_al_gradient_at(monkeypatch, full.history[0]["inner"] + 5)
+    else:  # between inner solves, where no solver catches it
+        real, calls = al_mod.relative_gap, {"n": 0}
+
+        def gap(*a, **kw):
+            calls["n"] += 1
+            if calls["n"] == 2:
+                raise KeyboardInterrupt
+            return real(*a, **kw)
+
+        monkeypatch.setattr(al_mod, "relative_gap", gap)
+    with _no_escape():
+        res = al_mod.augmented_lagrangian(prob, W0, b0, tol=1e-6, max_iter=4000)
+    assert res.interrupted and not res.converged
+    assert res.extra["violation"] <= res.extra["feas_tol"]
+    viol = float(torch.clamp(-prob.op.cone_matvec(res.W), min=0).max())
+    assert viol <= res.extra["feas_tol"]
+    assert prob.objective(res.W, res.b) <= prob.objective(W0, b0) + 1e-15
+
+
+def test_fit_interrupted_in_the_augmented_lagrangian_returns_a_feasible_network(monkeypatch):
+    X, y = _data()
+    # no interior point: every ReLU solve goes to the augmented Lagrangian
+    monkeypatch.setattr(tr, "_ipm_budget", lambda gated: 0.0)
+    calls = _interrupt_al_gradient_at(monkeypatch, 40)
+    with _no_escape(), pytest.warns(RuntimeWarning, match="interrupted"):
+        est = ConvexReLURegressor(**KW).fit(X, y)
+    assert calls["n"] == 40
+    seed = next(h["primal"] for h in est.history_ if h.get("phase") == "seed")
+    assert est.objective_ <= seed * (1 + 1e-12)
+    # what the solve reported is the feasible point returned, not an infeasible iterate
+    # whose convex objective no network attains
+    last = [h for h in est.history_ if h.get("phase") == "solve"][-1]
+    assert last["violation"] <= 1e-8
+    assert last["primal"] == pytest.approx(est.objective_, rel=1e-9)
+    cert = est.certificate_
+    assert cert.max_violation <= 1e-8 and cert.lower_bound <= est.objective_
+    assert np.all(np.isfinite(est.predict(X)))
+
+
+def test_interrupted_feasible_start_stops_the_solve(monkeypatch):
+    from convexnn.solvers import SolverResult
+
+    prob = _program()
+    monkeypatch.setattr(tr, "_ipm_budget", lambda gated: 0.0)
+    real, calls = tr.fista, {"n": 0}
+
+    def fista(sub, W0, b0, **kw):  # FISTA caught a Ctrl-C: it says so in its result
+        calls["n"] += 1
+        r = real(sub, W0, b0, **dict(kw, max_iter=3))
+        return SolverResult(r.W, r.b, r.n_iter, False, True)
+
+    monkeypatch.setattr(tr, "fista", fista)
+    W0, b0 = prob.zeros()
+    with _no_escape():
+        res = tr._inner(prob, W0, b0, None, tol=1e-6, max_iter=2000)
+    assert calls["n"] == 1 and res.interrupted and res.n_iter == 0
+    assert torch.equal(res.W, W0)  # the given (feasible) start, no augmented Lagrangian

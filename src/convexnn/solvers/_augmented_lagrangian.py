@@ -16,6 +16,10 @@ by FISTA (warm started), then updates :math:`\mu \leftarrow (\mu - \rho C(W))_+`
 raises ρ when the violation did not shrink enough. It stops when the largest violation
 is at most ``feas_tol`` and the relative duality gap (which uses μ to bound the cone
 dual norms) is at most ``tol``.
+
+A ``KeyboardInterrupt`` (Ctrl-C) ends the solve and returns the best *feasible* iterate
+seen — the start counts when it satisfies the constraints — because an intermediate
+augmented-Lagrangian iterate generally violates them; ``interrupted`` is set.
 """
 
 from __future__ import annotations
@@ -108,44 +112,64 @@ def augmented_lagrangian(
     outer = 0
     gm_scale = None
     gm_tol = 0.0
-    for outer in range(1, max_outer + 1):
-        smooth = _AugmentedLagrangian(problem, mu, rho)
-        L0 = problem.loss.lipschitz(n) * norm_sq + rho * norm_sq
-        budget = max(50, min(5000, max_iter - total))
-        res = apg(
-            smooth, problem.penalty.prox, W, b, fit_bias=problem.fit_bias, max_iter=budget,
-            L0=L0, gm_tol=gm_tol, gm_rtol=1e-3 if gm_scale is None else 0.0,
-            regularizer=problem.penalty.value,
-        )
-        if gm_scale is None:
-            gm_scale = res.extra["gm0"]
-        gm_tol = max(gm_scale * 1e-12, (gm_tol or gm_scale * 1e-3) * 0.2)
-        W, b = res.W, res.b
-        total += res.n_iter
-        if res.interrupted:
-            interrupted = True
-            break
-        C = op.cone_matvec(W)
-        viol = float(torch.clamp(-C, min=0).max()) if C.numel() else 0.0
-        mu = torch.clamp(mu - rho * C, min=0)
-        Z = op.matvec(W)
-        primal, lb, rel = relative_gap(problem, W, b, Z, mu=mu)
-        history.append({
-            "outer": outer, "inner": res.n_iter, "rho": rho, "violation": viol,
-            "primal": primal, "lower_bound": lb, "rel_gap": rel,
-            "time": time.perf_counter() - t0,
-        })
-        log.debug("AL outer %d: viol=%.2e gap=%.2e rho=%.1e", outer, viol, rel, rho)
-        if viol <= feas_tol and rel <= tol:
-            converged = True
-            break
-        if total >= max_iter:
-            break
-        if time_limit is not None and time.perf_counter() - t0 > time_limit:
-            break
-        if viol > feas_tol and viol > 0.5 * prev_viol:
-            rho = min(rho * 5.0, 1e12)
-        prev_viol = viol
+
+    def _violation(W_: torch.Tensor) -> float:
+        C_ = op.cone_matvec(W_)
+        return float(torch.clamp(-C_, min=0).max()) if C_.numel() else 0.0
+
+    # the best feasible point so far: what an interrupted solve returns
+    best: tuple[torch.Tensor, torch.Tensor, float] | None = None
+    if _violation(W) <= feas_tol:
+        best = (W, b, float(problem.objective(W, b)))
+    try:
+        for outer in range(1, max_outer + 1):
+            smooth = _AugmentedLagrangian(problem, mu, rho)
+            L0 = problem.loss.lipschitz(n) * norm_sq + rho * norm_sq
+            budget = max(50, min(5000, max_iter - total))
+            res = apg(
+                smooth, problem.penalty.prox, W, b, fit_bias=problem.fit_bias, max_iter=budget,
+                L0=L0, gm_tol=gm_tol, gm_rtol=1e-3 if gm_scale is None else 0.0,
+                regularizer=problem.penalty.value,
+            )
+            if gm_scale is None:
+                gm_scale = res.extra["gm0"]
+            gm_tol = max(gm_scale * 1e-12, (gm_tol or gm_scale * 1e-3) * 0.2)
+            W, b = res.W, res.b
+            total += res.n_iter
+            if res.interrupted:
+                interrupted = True
+                break
+            C = op.cone_matvec(W)
+            viol = float(torch.clamp(-C, min=0).max()) if C.numel() else 0.0
+            mu = torch.clamp(mu - rho * C, min=0)
+            Z = op.matvec(W)
+            primal, lb, rel = relative_gap(problem, W, b, Z, mu=mu)
+            if viol <= feas_tol and (best is None or primal < best[2]):
+                best = (W, b, primal)
+            history.append({
+                "outer": outer, "inner": res.n_iter, "rho": rho, "violation": viol,
+                "primal": primal, "lower_bound": lb, "rel_gap": rel,
+                "time": time.perf_counter() - t0,
+            })
+            log.debug("AL outer %d: viol=%.2e gap=%.2e rho=%.1e", outer, viol, rel, rho)
+            if viol <= feas_tol and rel <= tol:
+                converged = True
+                break
+            if total >= max_iter:
+                break
+            if time_limit is not None and time.perf_counter() - t0 > time_limit:
+                break
+            if viol > feas_tol and viol > 0.5 * prev_viol:
+                rho = min(rho * 5.0, 1e12)
+            prev_viol = viol
+    except KeyboardInterrupt:  # between inner solves (FISTA catches its own)
+        interrupted = True
+    if interrupted:
+        log.info("AL outer %d: interrupted; returning the best feasible iterate", outer)
+        if best is not None:
+            W, b, primal = best
+            viol = _violation(W)
+            lb = rel = float("nan")  # the multipliers were not computed for this point
     out = SolverResult(W, b, total, converged, interrupted, history)
     out.extra.update(mu=mu, violation=viol, primal=primal, lower_bound=lb, rel_gap=rel,
                      n_outer=outer, rho=rho, feas_tol=feas_tol)
