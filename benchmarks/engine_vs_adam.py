@@ -136,7 +136,10 @@ def run(device: str, quick: bool, n_adam: int, epochs: int, only: set[str] | Non
                          note=f"best lr={best[1]:g} seed={best[2]}, {epochs} full-batch epochs"))
         print(f"{name}: Adam best {best[0]:.8g} over {runs} runs, {t_total:.2f}s total")
         if pyscnn:
-            rows.append(_pyscnn_row(base, est, X, y, loss, fit_intercept, device))
+            fixed = _same_gates_est(est, X, y, loss, fit_intercept, device)
+            if fixed is not None:
+                rows.append(_same_gates_row(base, fixed, X, y_enc, loss))
+            rows.append(_pyscnn_row(base, est, X, y, loss, fit_intercept, device, fixed))
         if gated_max_iter:
             rows.append(_gated_row(base, X, y, loss, fit_intercept, device, gated_max_iter))
     return rows
@@ -165,7 +168,45 @@ def _gated_row(base, X, y, loss, fit_intercept, device, max_iter: int) -> dict:
                      f"n_iter={est.n_iter_}; SPEC §3 objective of a gated network")
 
 
-def _pyscnn_row(base, est, X, y, loss, fit_intercept, device) -> dict:
+def _same_gates_est(est, X, y, loss, fit_intercept, device):
+    """convexnn's solver alone on the program pyscnn receives: the pipeline's final gates,
+    no seeding, no growth, a cold start. Only where pyscnn can run (squared loss, no
+    output bias); None elsewhere or when the estimator exposes no gates."""
+    G = _gates(est)
+    if loss != "squared" or fit_intercept or G is None or G.shape[0] != X.shape[1]:
+        return None
+    fixed = _estimator(loss)(lam=LAM, fit_intercept=False, patterns=G.T, seed_runs=0,
+                             grow=False, random_state=0, device=device)
+    progress: list[tuple[float, float]] = []
+    t0 = time.perf_counter()
+    fixed.fit(X, y, callback=lambda r, acc=progress: acc.append((r["time"], r["objective"])))
+    fixed._bench_time = time.perf_counter() - t0
+    fixed._bench_progress = progress
+    return fixed
+
+
+def _same_gates_row(base, fixed, X, y, loss) -> dict:
+    from convexnn.objective import network_objective
+
+    coefs, inter = rebalance(fixed.coefs_, fixed.intercepts_)
+    obj = network_objective(coefs, inter, X, y, LAM, loss)
+    cert = fixed.certificate_
+    print(f"{base['problem']}: convexnn on the same gates (cold, no growth) obj {obj:.8g} "
+          f"gap {cert.rel_gap:.2e} {fixed._bench_time:.2f}s")
+    return dict(base, solver="convexnn_relu (same gates, cold)", objective=obj,
+                rel_gap=float(cert.rel_gap), scope=str(cert.scope),
+                lower_bound=float(cert.lower_bound), time=fixed._bench_time,
+                neurons=max(count_neurons(fixed.coefs_, fixed.intercepts_), 1), runs=1,
+                note=f"the program pyscnn solves: {fixed.n_patterns_} gates, seed_runs=0, "
+                     f"grow=False, n_iter={fixed.n_iter_}")
+
+
+def _time_to(progress, target: float) -> float:
+    reached = [t for t, obj in progress if obj == obj and obj <= target]
+    return min(reached) if reached else np.nan
+
+
+def _pyscnn_row(base, est, X, y, loss, fit_intercept, device, fixed=None) -> dict:
     from convexnn.objective import network_objective
 
     row = dict(base, solver="pyscnn_al", objective=np.nan, rel_gap=np.nan, scope="",
@@ -201,11 +242,14 @@ def _pyscnn_row(base, est, X, y, loss, fit_intercept, device) -> dict:
     # "to the same objective": when convexnn's fit first held a network at least as good
     # as pyscnn's final one (its progress: best seed, every interior-point iterate, every
     # working-set round; each a feasible point whose objective is its network's)
-    reached = [t for t, obj in getattr(est, "_bench_progress", [])
-               if obj == obj and obj <= row["objective"]]
-    row["convexnn_time_to_this"] = min(reached) if reached else np.nan
+    row["convexnn_time_to_this"] = _time_to(getattr(est, "_bench_progress", []),
+                                            row["objective"])
+    # the same for convexnn's solver alone on these gates (the literal "same patterns")
+    row["same_gates_time_to_this"] = (np.nan if fixed is None else
+                                      _time_to(fixed._bench_progress, row["objective"]))
     print(f"{base['problem']}: pyscnn AL {row['objective']:.8g} {row['time']:.2f}s; convexnn "
-          f"held a network as good after {row['convexnn_time_to_this']:.2f}s")
+          f"held a network as good after {row['convexnn_time_to_this']:.2f}s (same gates, "
+          f"cold: {row['same_gates_time_to_this']:.2f}s)")
     return row
 
 
@@ -254,8 +298,9 @@ def main(argv: list[str] | None = None) -> int:
     df.to_csv(out / f"engine_vs_adam{suffix}.csv", index=False)
     cols = ["problem", "n", "d", "loss", "solver", "objective", "objective_vs_convexnn",
             "rel_gap", "scope", "time", "time_vs_convexnn", "neurons", "runs", "note"]
-    if "convexnn_time_to_this" in df:
-        cols.insert(cols.index("neurons"), "convexnn_time_to_this")
+    for extra in ("convexnn_time_to_this", "same_gates_time_to_this"):
+        if extra in df:
+            cols.insert(cols.index("neurons"), extra)
     md = "\n".join([
         "# convexnn vs Adam vs pyscnn (issue 2)", "",
         f"Command: `{command}`  ", f"Machine: {describe(device)}", "",
@@ -264,7 +309,10 @@ def main(argv: list[str] | None = None) -> int:
         "`time_vs_convexnn`: wall time divided by convexnn's in the same run "
         "(Adam: all runs together). `convexnn_time_to_this` (pyscnn rows): when "
         "convexnn's fit first held a network at least as good as pyscnn's final one "
-        "(any progress event: a seed, an interior-point iterate, a working-set round).",
+        "(any progress event: a seed, an interior-point iterate, a working-set round). "
+        "`same_gates_time_to_this` (pyscnn rows): the same for convexnn's solver alone on "
+        "the program pyscnn receives (the pipeline's final gates, no seeding, no growth, "
+        "cold start; its own row).",
     ])
     (out / f"engine_vs_adam{suffix}.md").write_text(md + "\n")
     print(md)
