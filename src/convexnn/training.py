@@ -92,6 +92,14 @@ _POLISH_LBFGS_ITERS = 300
 
 #: growth stops when a round lowers the objective by less than this (relative)
 _GROW_TOL = 1e-3
+#: relative gap to which growth rounds solved by first-order methods are taken (the last
+#: solve then goes to ``tol``): an order below _GROW_TOL, so a round's gain is measured
+_GROW_ROUND_TOL = 1e-4
+
+
+def _solve_again(round_tol: float, tol: float, total_iter: int, max_iter: int) -> bool:
+    """Whether a growth loop that stops after a loosely solved round re-solves at ``tol``."""
+    return round_tol > tol and total_iter < max_iter
 
 
 @dataclass
@@ -521,11 +529,20 @@ def fit_convex_network(
                       "time": time.perf_counter() - t0})
 
     try:
-        for grow_round in range(0 if skip_convex else max_grow_rounds + 1):
+        n_rounds = 0 if skip_convex else max_grow_rounds + 1
+        grow_round = 0
+        final = False  # the last solve, at tol, after growth rounds solved loosely
+        while grow_round < n_rounds:
             problem = _problem(X_aug, ps, Y, loss, lam, relu=relu, fit_bias=fit_intercept)
             cap: int | None = _max_ipm_blocks(n, Y.shape[1], X_aug.shape[1], gated=not relu)
             if cap is not None and (cap < 16 or problem.penalty.couples_outputs):
                 cap = None  # too large for Newton, or nuclear norm: first-order, no cap
+            # growth rounds solved by a first-order method stop at a loose gap: they only
+            # rank the violators and measure the round's gain (against grow_tol); one last
+            # solve at tol follows. Solving each to tol spent most of a fit's iterations
+            # (digits, gated, λ = 1e-3: ~1,800 FISTA iterations per round)
+            loose = cap is None and grow and not exact and not final and max_grow_rounds > 0
+            round_tol = max(tol, _GROW_ROUND_TOL) if loose else tol
             P_all = problem.op.p
             # the first solve, if small enough for one Newton solve over every block, takes
             # them all (ReLU: only when the active blocks and violators are already 35 %
@@ -538,7 +555,7 @@ def fit_convex_network(
             init = P_all if first and not relu else 16
             frac = _ALL_BLOCKS_FRACTION if first and relu else None
             res = working_set_solve(
-                problem, inner, W, b, tol=tol, max_iter=max(1, max_iter - total_iter),
+                problem, inner, W, b, tol=round_tol, max_iter=max(1, max_iter - total_iter),
                 max_size=cap, initial_size=init, mu0=mu_prev, defer_polish=relu,
                 all_if_fraction=frac,
                 callback=lambda r, g=grow_round: report(dict(r, phase="solve", grow_round=g)),
@@ -552,12 +569,21 @@ def fit_convex_network(
                 warnings.warn("Fit interrupted: returning the best iterate found so far.",
                               RuntimeWarning, stacklevel=3)
                 break
+            if final:
+                break
             if exact or not grow or grow_round == max_grow_rounds or total_iter >= max_iter:
+                if _solve_again(round_tol, tol, total_iter, max_iter):
+                    final = True
+                    continue
                 break
             solved = [r.get("primal") for r in history if r.get("phase") == "grow"]
             now = float(res.extra.get("primal", math.nan))
             if solved and solved[-1] - now <= grow_tol * abs(now):
-                break  # growth has stalled: the last round gained less than grow_tol
+                # growth has stalled: the last round gained less than grow_tol
+                if _solve_again(round_tol, tol, total_iter, max_iter):
+                    final = True
+                    continue
+                break
             Z = problem.op.matvec(W) + b
             V = loss.grad(Z, Y)
             if fit_intercept:
@@ -581,7 +607,11 @@ def fit_convex_network(
                     "primal": res.extra.get("primal", math.nan),
                     "lower_bound": res.extra.get("lower_bound", math.nan)})
             if added == 0:
+                if _solve_again(round_tol, tol, total_iter, max_iter):
+                    final = True
+                    continue
                 break
+            grow_round += 1
     except KeyboardInterrupt:
         interrupted = True
         warnings.warn("Fit interrupted: returning the best iterate found so far.",

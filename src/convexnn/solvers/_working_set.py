@@ -165,12 +165,15 @@ def working_set_solve(
     violation = 0.0
     res: SolverResult | None = None
     ipm: tuple[torch.Tensor, torch.Tensor] | None = None
+    # the inner solves' tolerance floor: lowered when a round ends above ``tol`` with
+    # nothing to add; ``tol`` itself (the target of the whole solve) never moves
+    inner_floor = tol
     for rnd in range(1, max_rounds + 1):
         ws = torch.nonzero(in_ws).flatten()
         sub = restrict(problem, ws)
         mu0 = mu_full[:, :, ws] if mu_full is not None else None
         # inexact early rounds: a loose inner tolerance while the working set still grows
-        inner_tol = max(tol * 0.5, 1e-3 * 0.1 ** (rnd - 1))
+        inner_tol = max(inner_floor * 0.5, 1e-3 * 0.1 ** (rnd - 1))
         kw = {}
         if defer_polish and problem.constrained:
             kw["polish_if"] = partial(_final_round, problem, ws, tol)
@@ -222,7 +225,7 @@ def working_set_solve(
             if problem.constrained and len(history) >= 2 and \
                     abs(history[-2]["primal"] - primal) <= 1e-7 * abs(primal):
                 break  # a tighter solve no longer moves: the cone bound, not the solve, is loose
-            tol = tol * 0.3
+            inner_floor *= 0.3
             continue
         k = max(initial_size, int(ws.numel()))
         cand = torch.where(viol_blocks, per_block, torch.full_like(per_block, -1.0))
