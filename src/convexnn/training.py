@@ -571,7 +571,9 @@ def fit_convex_network(
                 break
             if final:
                 break
-            if exact or not grow or grow_round == max_grow_rounds or total_iter >= max_iter:
+            # loose rounds leave a quarter of max_iter to the last solve at tol
+            budget_left = max_iter - total_iter - (max_iter // 4 if round_tol > tol else 0)
+            if exact or not grow or grow_round == max_grow_rounds or budget_left <= 0:
                 if _solve_again(round_tol, tol, total_iter, max_iter):
                     final = True
                     continue

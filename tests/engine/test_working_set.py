@@ -60,3 +60,23 @@ def test_growth_rounds_are_solved_loosely_and_the_last_to_tol():
     assert ends and all(tol < e["rel_gap"] <= _GROW_ROUND_TOL for e in ends)
     assert solves[-1]["rel_gap"] <= tol
     assert est.certificate_.rel_gap <= tol
+
+
+def test_loose_growth_leaves_budget_for_the_last_solve():
+    """With too few iterations to finish growing, growth stops early enough for the last
+    solve to reach ``tol`` (it is not left at the loose rounds' gap)."""
+    X, y = _multiclass(5)
+    tol = 1e-6
+    full = ConvexGatedReLUClassifier(lam=1e-2, patterns=8, seed_runs=0, tol=tol,
+                                     max_iter=50_000, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        full.fit(X, y)
+    est = ConvexGatedReLUClassifier(lam=1e-2, patterns=8, seed_runs=0, tol=tol,
+                                    max_iter=full.n_iter_ // 2, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est.fit(X, y)
+    assert est.n_patterns_ < full.n_patterns_  # growth was cut short ...
+    assert est.history_[-1].get("phase") == "solve"  # ... and a last solve followed
+    assert est.certificate_.rel_gap <= tol
