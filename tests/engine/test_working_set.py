@@ -62,11 +62,12 @@ def test_growth_rounds_are_solved_loosely_and_the_last_to_tol():
     assert est.certificate_.rel_gap <= tol
 
 
-def test_loose_growth_leaves_budget_for_the_last_solve():
+@pytest.mark.parametrize("tol", [1e-6, _GROW_ROUND_TOL])
+def test_loose_growth_leaves_budget_for_the_last_solve(tol):
     """With too few iterations to finish growing, growth stops early enough for the last
-    solve to reach ``tol`` (it is not left at the loose rounds' gap)."""
+    solve to reach ``tol`` (it is not left at the loose rounds' gap, nor cut short by the
+    budget when ``tol`` is the growth rounds' own)."""
     X, y = _multiclass(5)
-    tol = 1e-6
     full = ConvexGatedReLUClassifier(lam=1e-2, patterns=8, seed_runs=0, tol=tol,
                                      max_iter=50_000, random_state=0)
     with warnings.catch_warnings():
