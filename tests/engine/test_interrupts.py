@@ -36,17 +36,23 @@ def _program(seed=3, n=30, d=3, p=40, lam=0.01):
     return _problem(X, ps, y[:, None], SquaredLoss(), lam, relu=True, fit_bias=False)
 
 
-def _interrupt_newton_at(monkeypatch, k: int) -> dict:
-    real, calls = pd_mod._Newton, {"n": 0}
+def _interrupt_call(monkeypatch, owner, name: str, k: int) -> dict:
+    """Make the ``k``-th call of ``owner.name`` raise KeyboardInterrupt (as Ctrl-C would);
+    returns the call counter. Works for module functions, classes and methods alike."""
+    real, calls = getattr(owner, name), {"n": 0}
 
-    def newton(*a, **kw):
+    def wrapper(*a, **kw):
         calls["n"] += 1
         if calls["n"] == k:
             raise KeyboardInterrupt
         return real(*a, **kw)
 
-    monkeypatch.setattr(pd_mod, "_Newton", newton)
+    monkeypatch.setattr(owner, name, wrapper)
     return calls
+
+
+def _interrupt_newton_at(monkeypatch, k: int) -> dict:
+    return _interrupt_call(monkeypatch, pd_mod, "_Newton", k)
 
 
 def test_interrupted_interior_point_returns_its_feasible_iterate(monkeypatch):
@@ -133,15 +139,7 @@ def test_interrupted_gated_interior_point_returns_its_best_iterate(monkeypatch):
     from convexnn import ConvexGatedReLURegressor
     from convexnn.solvers import _soc_interior as soc_mod
 
-    real, calls = soc_mod._Newton, {"n": 0}
-
-    def newton(*a, **kw):
-        calls["n"] += 1
-        if calls["n"] == 3:
-            raise KeyboardInterrupt
-        return real(*a, **kw)
-
-    monkeypatch.setattr(soc_mod, "_Newton", newton)
+    calls = _interrupt_call(monkeypatch, soc_mod, "_Newton", 3)
     X, y = _data()
     with _no_escape(), pytest.warns(RuntimeWarning, match="interrupted"):
         est = ConvexGatedReLURegressor(lam=1e-2, patterns=20, seed_runs=0,
@@ -154,16 +152,7 @@ def test_interrupted_gated_interior_point_returns_its_best_iterate(monkeypatch):
 def _interrupt_al_gradient_at(monkeypatch, k: int) -> dict:
     from convexnn.solvers import _augmented_lagrangian as al_mod
 
-    real, calls = al_mod._AugmentedLagrangian.grad, {"n": 0}
-
-    def grad(self, *a, **kw):
-        calls["n"] += 1
-        if calls["n"] == k:
-            raise KeyboardInterrupt
-        return real(self, *a, **kw)
-
-    monkeypatch.setattr(al_mod._AugmentedLagrangian, "grad", grad)
-    return calls
+    return _interrupt_call(monkeypatch, al_mod._AugmentedLagrangian, "grad", k)
 
 
 @pytest.mark.parametrize("where", ["inner", "outer"])
@@ -180,15 +169,7 @@ def test_interrupted_augmented_lagrangian_returns_its_best_feasible_iterate(monk
     if where == "inner":  # inside the second outer step's FISTA (which catches it)
         _interrupt_al_gradient_at(monkeypatch, full.history[0]["inner"] + 5)
     else:  # between inner solves, where no solver catches it
-        real, calls = al_mod.relative_gap, {"n": 0}
-
-        def gap(*a, **kw):
-            calls["n"] += 1
-            if calls["n"] == 2:
-                raise KeyboardInterrupt
-            return real(*a, **kw)
-
-        monkeypatch.setattr(al_mod, "relative_gap", gap)
+        _interrupt_call(monkeypatch, al_mod, "relative_gap", 2)
     with _no_escape():
         res = al_mod.augmented_lagrangian(prob, W0, b0, tol=1e-6, max_iter=4000)
     assert res.interrupted and not res.converged
