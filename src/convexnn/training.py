@@ -535,9 +535,9 @@ def fit_convex_network(
             # growth rounds solved by a first-order method stop at a loose gap: they only
             # rank the violators and measure the round's gain (against grow_tol); one last
             # solve at tol follows. Solving each to tol spent most of a fit's iterations
-            # (digits, gated, λ = 1e-3: ~1,800 FISTA iterations per round)
-            # (and leave a quarter of max_iter to that last solve: a growth round cut by the
-            # budget would otherwise end the fit at its loose gap; letter, tol = 1e-4,
+            # (digits, gated, λ = 1e-3: 1,300–2,200 FISTA iterations per round). A quarter
+            # of max_iter is kept for that last solve: a growth round cut by the budget
+            # would otherwise end the fit at its loose gap (letter, tol = 1e-4,
             # max_iter = 3,000: gap 3.6e-3)
             loose = cap is None and grow and not exact and not final and max_grow_rounds > 0
             round_tol = max(tol, _GROW_ROUND_TOL) if loose else tol

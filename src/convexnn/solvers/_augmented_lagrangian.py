@@ -19,7 +19,10 @@ dual norms) is at most ``tol``.
 
 A ``KeyboardInterrupt`` (Ctrl-C) ends the solve and returns the best *feasible* iterate
 seen — the start counts when it satisfies the constraints — because an intermediate
-augmented-Lagrangian iterate generally violates them; ``interrupted`` is set.
+augmented-Lagrangian iterate generally violates them; ``interrupted`` is set. If no
+feasible point was seen (an infeasible start interrupted before the first feasible outer
+step), the last iterate is returned and ``extra["violation"]`` says by how much it
+violates the constraints.
 """
 
 from __future__ import annotations
