@@ -155,18 +155,40 @@ class SoftmaxLoss(Loss):
         return _xlogx(P.clamp_min(0.0)).sum() / n
 
     def center(self, V: torch.Tensor, Y: torch.Tensor) -> torch.Tensor:
-        # Find a row-stochastic P near nV + Y whose column sums equal the class counts
-        # (Sinkhorn scaling), so that Σ_k V_kc = 0 for every class.
+        r"""A dual point with zero column sums near ``V``: ``(P − Y)/n`` with ``P``
+        row-stochastic, non-negative and with column sums equal to the class counts.
+
+        Sinkhorn scaling of :math:`nV + Y` (at most 100 sweeps; it converges slowly when
+        the probabilities are nearly one-hot, as on a fitted training set), then an exact
+        correction of the remaining column-sum residual ``r`` (which sums to zero): each
+        column with :math:`r_c < 0` shrinks by the factor :math:`1 + r_c/\text{col}_c`,
+        and what a row loses, :math:`\delta_i`, goes to the columns with
+        :math:`r_c > 0` in proportion :math:`r_c / \sum_{c'} r_{c'}^+`. Rows keep summing
+        to one, entries stay non-negative, and every column sum is then exact up to
+        round-off: a residual would leave the dual point infeasible for the free output
+        bias, and the lower bound computed from it not a bound.
+        """
         n = V.shape[0]
-        P = (n * V + Y).clamp_min(1e-300)
+        P = (n * V + Y).clamp_min(0.0)
+        P = P / P.sum(dim=1, keepdim=True).clamp_min(1e-300)
         target = Y.sum(dim=0)
-        for _ in range(500):
+        for k in range(100):
             col = P.sum(dim=0)
-            scale = torch.where(col > 0, target / col, torch.ones_like(col))
-            P = P * scale
+            P = P * torch.where(col > 0, target / col, torch.ones_like(col))
             P = P / P.sum(dim=1, keepdim=True)
-            if float((P.sum(dim=0) - target).abs().max()) < 1e-12 * max(n, 1):
+            if k % 5 == 4 and float((P.sum(dim=0) - target).abs().max()) < 1e-13 * max(n, 1):
                 break
+        col = P.sum(dim=0)
+        r = target - col
+        neg = r < 0
+        shrink = torch.where(neg, r / torch.where(col > 0, col, torch.ones_like(col)),
+                             torch.zeros_like(r))  # in [-1, 0]
+        delta = -(P * shrink).sum(dim=1, keepdim=True)  # ≥ 0: what each row gives up
+        pos = torch.clamp(r, min=0.0)
+        total = pos.sum()
+        P = P * (1 + shrink)
+        if float(total) > 0:
+            P = P + delta * (pos / total)
         return (P - Y) / n
 
 

@@ -55,6 +55,11 @@ class Penalty:
     def prox(self, W: torch.Tensor, step: float) -> torch.Tensor:  # pragma: no cover
         raise NotImplementedError
 
+    def prox_value(self, W: torch.Tensor, step: float) -> tuple[torch.Tensor, torch.Tensor]:
+        """``prox(W, step)`` and the penalty's value there (one call in FISTA's loop)."""
+        out = self.prox(W, step)
+        return out, self.value(out)
+
     def dual_norm(self, S: torch.Tensor) -> torch.Tensor:  # pragma: no cover
         raise NotImplementedError
 
@@ -129,11 +134,50 @@ class GroupNuclear(Penalty):
         return self.lam * torch.linalg.svdvals(_blocks(W)).sum()
 
     def prox(self, W: torch.Tensor, step: float) -> torch.Tensor:
+        r"""Singular-value soft-thresholding of every pattern's block at ``step · λ``.
+
+        With the block :math:`W_j = \sum_k s_k u_k v_k^\top` (c × d),
+        :math:`\operatorname{prox}(W_j) = \sum_k (s_k - \tau)_+ u_k v_k^\top
+        = U \operatorname{diag}(f) U^\top W_j`, :math:`f_k = (s_k - \tau)_+ / s_k`, where
+        ``U, s²`` come from the eigendecomposition of the small Gram matrix
+        :math:`W_j W_j^\top` (or :math:`W_j^\top W_j` when d < c), formed in float64.
+        About four times cheaper than a batched SVD for c ≪ d (digits, 10 × 65 blocks:
+        3 ms against 13 ms for 300 blocks). Squaring costs half the digits of the
+        smallest singular values; those are at most :math:`\sqrt{\varepsilon_{64}}`
+        times the block's largest and, being below τ except when τ is that small, are
+        zeroed — the result is accurate to :math:`\sim 10^{-8}` of the block's norm,
+        finer than float32 and far finer than the solvers' gap tolerances.
+        """
         if W.numel() == 0:
             return W.clone()
-        U, S, Vh = torch.linalg.svd(_blocks(W), full_matrices=False)
-        S = torch.clamp(S - step * self.lam, min=0.0)
-        return ((U * S[:, None, :]) @ Vh).transpose(0, 1).contiguous()
+        return self._prox(W, step, with_value=False)  # type: ignore[return-value]
+
+    def _prox(self, W: torch.Tensor, step: float, *, with_value: bool
+              ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        B = _blocks(W).double()  # (p, c, d)
+        tau = float(step) * self.lam
+        wide = B.shape[1] <= B.shape[2]  # the Gram of the shorter side
+        G = B @ B.transpose(1, 2) if wide else B.transpose(1, 2) @ B
+        e, U = torch.linalg.eigh(G)
+        s = torch.sqrt(torch.clamp(e, min=0.0))
+        f = torch.where(s > tau, (s - tau) / torch.where(s > 0, s, torch.ones_like(s)),
+                        torch.zeros_like(s))
+        P = (U * f[:, None, :]) @ U.transpose(1, 2)  # (p, k, k)
+        out = P @ B if wide else B @ P
+        if with_value:
+            # the result's singular values are (s_k − τ)_+ (the small s_k that squaring
+            # blurs are below τ, hence zeroed): its nuclear norm without another SVD
+            return out.to(W.dtype).transpose(0, 1).contiguous(), self.lam * (f * s).sum().to(
+                W.dtype)
+        return out.to(W.dtype).transpose(0, 1).contiguous()
+
+    def prox_value(self, W: torch.Tensor, step: float) -> tuple[torch.Tensor, torch.Tensor]:
+        r"""``prox(W, step)`` and :math:`\lambda\sum_j\|\cdot\|_*` there, from the same
+        eigendecomposition (a batched ``svdvals`` of the result cost 11 % of a FISTA
+        iteration on digits)."""
+        if W.numel() == 0:
+            return W.clone(), W.new_zeros(())
+        return self._prox(W, step, with_value=True)  # type: ignore[return-value]
 
     def block_dual_norms(self, S: torch.Tensor) -> torch.Tensor:
         """Spectral norm :math:`\\|S_j\\|_2` of every pattern's matrix, shape ``(1, p)``."""

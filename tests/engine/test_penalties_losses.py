@@ -1,3 +1,5 @@
+import math
+
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -62,3 +64,27 @@ def test_row_values_sum_to_the_value(seed):
         assert abs(float(rows.sum() / n - loss.value(Z_, Y_))) < 1e-12, loss.name
         # each row is the loss of that sample alone
         assert abs(float(rows[2] - loss.value(Z_[2:3], Y_[2:3]))) < 1e-12, loss.name
+
+
+@settings(max_examples=20, deadline=None)
+@given(seed=st.integers(0, 10**6), margin=st.floats(5.0, 800.0), c=st.integers(2, 12))
+def test_softmax_center_is_exact_on_fitted_outputs(seed, margin, c):
+    # a well-fitted training set (probabilities near one-hot, as at the end of a
+    # classifier's fit) with an output bias off its optimum: Sinkhorn scaling alone
+    # converges slowly there, and a dual point whose column sums are not zero gives no
+    # valid lower bound when the output bias is free
+    g = torch.Generator().manual_seed(seed)
+    n = 300
+    y = torch.randint(0, c, (n,), generator=g)
+    y[:c] = torch.arange(c)  # every class present
+    Y = torch.nn.functional.one_hot(y, c).double()
+    Z = margin * Y + torch.randn(n, c, generator=g, dtype=torch.float64)
+    Z = Z + torch.randn(c, generator=g, dtype=torch.float64)  # bias off its optimum
+    loss = SoftmaxLoss()
+    V = loss.grad(Z, Y)
+    C = loss.center(V, Y)
+    assert float(C.sum(dim=0).abs().max()) <= 1e-14  # Σ_k V_kc = 0
+    assert math.isfinite(float(loss.conjugate(C, Y)))  # inside the conjugate's domain
+    assert math.isfinite(float(loss.conjugate(0.5 * C, Y)))
+    # and close to the gradient it centres (the bound uses it as its dual point)
+    assert float((C - V).abs().max()) <= float(V.abs().max())

@@ -309,7 +309,9 @@ def test_lazy_vector_cone_bounds_give_the_maximum_of_refining_every_pattern(seed
     lazy, n_lazy = _vector_cone_bounds(prob.op, G, None, 300, chunk=4)
     assert n_full == half and 0 < n_lazy < half
     assert abs(float(lazy.max()) - float(full.max())) <= 1e-12 * float(full.max())
-    assert bool((lazy >= full - 1e-12).all())  # unrefined patterns keep a looser bound
+    # unrefined patterns keep a looser bound; refined ones the same, up to round-off (300
+    # accelerated iterations on differently batched products: ~1e-11 relative)
+    assert bool((lazy >= full - 1e-10 * float(full.max())).all())
     # every pattern's bound holds for neurons with that pattern (sampled unit u)
     U = torch.randn(100_000, 3, generator=g, dtype=torch.float64)
     U = U / torch.linalg.vector_norm(U, dim=1, keepdim=True)
@@ -324,3 +326,32 @@ def test_lazy_vector_cone_bounds_give_the_maximum_of_refining_every_pattern(seed
     none, n_none = _vector_cone_bounds(prob.op, G, None, 300, chunk=4,
                                        floor=float(full.max()) * 100)
     assert n_none == 0
+
+
+def _svd_prox(W, tau):
+    U, S, Vh = torch.linalg.svd(W.double().transpose(0, 1), full_matrices=False)
+    return ((U * torch.clamp(S - tau, min=0)[:, None, :]) @ Vh).transpose(0, 1)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", [(3, 5, 8), (8, 5, 3), (4, 6, 4)])  # c < d, c > d, square
+def test_nuclear_prox_matches_singular_value_thresholding(dtype, shape):
+    # the prox works from the small Gram matrix of each block; it must agree with soft
+    # thresholding of an SVD, also on rank-deficient blocks and thresholds near a
+    # singular value
+    W = _rand(shape, 11)
+    W[:, 0] = W[:, 1, :1] * W[:, 2, :]  # a rank-one block (outer product)
+    W[:, 3] = 0.0
+    sv = torch.linalg.svdvals(W.transpose(0, 1))
+    for tau in (0.0, 0.3, float(sv[1, 1]) * (1 + 1e-9), float(sv.max()) * 1.01):
+        pen = GroupNuclear(2.0)
+        got = pen.prox(W.to(dtype), tau / 2.0)
+        assert got.dtype == dtype and got.shape == W.shape
+        ref = _svd_prox(W.to(dtype), tau)
+        tol = 1e-11 if dtype == torch.float64 else 2e-5
+        assert float((got.double() - ref).abs().max()) <= tol * max(1.0, float(W.abs().max()))
+        # FISTA takes the value at the prox from the same eigendecomposition
+        out, val = pen.prox_value(W.to(dtype), tau / 2.0)
+        assert torch.equal(out, got)
+        exact = 2.0 * float(torch.linalg.svdvals(ref.transpose(0, 1)).sum())
+        assert float(val) == pytest.approx(exact, rel=tol, abs=tol)

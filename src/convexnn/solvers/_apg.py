@@ -61,12 +61,16 @@ def apg(
     gm_tol: float = 0.0,
     gm_rtol: float = 0.0,
     regularizer: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    prox_value: Callable[[torch.Tensor, float], tuple[torch.Tensor, torch.Tensor]]
+    | None = None,
 ) -> SolverResult:
     """Run FISTA from ``(W0, b0)``.
 
     ``stop(k, W, b, Z)`` is called every ``check_every`` iterations and ends the run when
     it returns True (e.g. a duality-gap test). ``step_tol`` ends the run when the relative
     change of ``W`` falls below it (a fallback when no ``stop`` is given).
+    ``prox_value(V, step)``, when given, replaces ``prox`` and ``regularizer`` in the loop:
+    it returns the prox and the regularizer's value there in one call.
     A ``KeyboardInterrupt`` ends the run and returns the last iterate.
     """
     x, bx = W0.clone(), b0.clone()
@@ -86,7 +90,10 @@ def apg(
             fy = smooth.value(Zy, by)
             gW, gb = smooth.grad(Zy, by)
             while True:
-                x_new = prox(y - gW / L, 1.0 / L)
+                if prox_value is not None:
+                    x_new, r_new = prox_value(y - gW / L, 1.0 / L)
+                else:
+                    x_new, r_new = prox(y - gW / L, 1.0 / L), None
                 b_new = by - gb / L if fit_bias else by
                 Z_new = smooth.image(x_new)
                 f_new = smooth.value(Z_new, b_new)
@@ -100,7 +107,9 @@ def apg(
             if k == 1:
                 gm0 = gm
             # adaptive restart on the gradient-mapping direction or objective increase
-            F_new = float(f_new) + (float(regularizer(x_new)) if regularizer else 0.0)
+            if r_new is None and regularizer is not None:
+                r_new = regularizer(x_new)
+            F_new = float(f_new) + (float(r_new) if r_new is not None else 0.0)
             restart = bool(_dot(y - x_new, x_new - x) + _dot(by - b_new, b_new - bx) > 0)
             if F_new > fx_prev:
                 restart = True

@@ -83,6 +83,7 @@ def fista(
     res = apg(
         smooth, problem.penalty.prox, W0, b0, fit_bias=problem.fit_bias, max_iter=max_iter,
         L0=L0, stop=stop, check_every=check_every, regularizer=problem.penalty.value,
+        prox_value=problem.penalty.prox_value,
     )
     res.extra.update(last)
     return res
