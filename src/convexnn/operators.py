@@ -75,14 +75,63 @@ class PatternOperator:
 
         Either :math:`\\sum_j \\sigma_j D_j (X w_{cj})` or, when ``p > d``, row-wise
         :math:`z_{ic} = x_i^\\top \\sum_j \\sigma_j D_{ij} w_{cj}` (one ``(n × p)(p × cd)``
-        product).
+        product) — or, when the blocks are mostly zero or of low rank, from their compact
+        factors (:meth:`_compact`).
         """
         self.n_matvec += 1
+        compact = self._compact(W)
+        if compact is not None:
+            R, L, idx = compact
+            return ((self.X @ R.T) * self.SD[:, idx]) @ L
         if self._by_pattern():
             c, p, d = W.shape
             T = (self.SD @ W.transpose(0, 1).reshape(p, c * d)).reshape(-1, c, d)
             return torch.bmm(T, self.X[:, :, None])[:, :, 0]
         return (self.preactivations(W) * self.SD[:, None, :]).sum(dim=2)
+
+    def _compact(self, W: torch.Tensor, max_fraction: float = 0.5
+                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None:
+        r"""Factors :math:`W_j = \sum_k l_{jk} r_{jk}^\top` of the blocks (c × d each) over
+        their numerically nonzero components, or None when there are more than
+        ``max_fraction · c p`` of them (then the dense product is as cheap).
+
+        The iterates of the proximal solvers are sparse in blocks (group-ℓ2) and of low
+        rank within them (nuclear norm): at a FISTA iterate on digits with 300 gates, 150
+        nonzero components out of 3,000. The product then costs
+        :math:`n d \sum_j r_j` instead of :math:`n d c p`. Components come from the
+        eigendecomposition of each block's c × c Gram matrix (float64),
+        :math:`W_j = \sum_k u_k (u_k^\top W_j)`; rows :math:`u_k^\top W_j` of norm below
+        :math:`10\,\varepsilon` times the block's largest are dropped (ε of ``W``'s
+        dtype): the product differs from the dense one at the level of that dtype's
+        round-off.
+        """
+        c, p, d = W.shape
+        if p == 0 or c * p < 8:
+            return None
+        B = W.transpose(0, 1).double()  # (p, c, d)
+        eps = torch.finfo(W.dtype).eps
+        if c == 1:
+            e = (B[:, 0, :] ** 2).sum(dim=1)  # (p,)
+            keep = e > 0  # the group-ℓ2 prox leaves zero blocks exactly zero
+            if int(keep.sum()) > max_fraction * p:
+                return None
+            idx = torch.nonzero(keep).flatten()
+            R = B[idx, 0, :]
+            L = torch.ones(idx.numel(), 1, dtype=B.dtype, device=B.device)
+            return R.to(W.dtype), L.to(W.dtype), idx
+        _, U = torch.linalg.eigh(B @ B.transpose(1, 2))  # (p, c, c), orthonormal columns
+        # W_j = Σ_k u_k (u_kᵀ W_j) exactly; the rows u_kᵀ W_j are products, so their norms
+        # are accurate (the Gram's eigenvalues are not, below ε of the largest)
+        UB = U.transpose(1, 2) @ B  # (p, c, d): row k is u_kᵀ W_j
+        norms = torch.linalg.vector_norm(UB, dim=2)  # (p, c)
+        top = norms.max(dim=1, keepdim=True).values
+        keep = (norms > 10 * eps * top) & (top > 0)
+        if int(keep.sum()) > max_fraction * c * p:
+            return None
+        R = UB[keep]  # (K, d)
+        L = U.transpose(1, 2)[keep]  # (K, c): u_k
+        idx = torch.nonzero(keep)[:, 0]  # each component's block
+        return R.to(W.dtype), L.to(W.dtype), idx
 
     def rmatvec(self, V: torch.Tensor) -> torch.Tensor:
         """:math:`\\mathcal A^\\top V`, shape (c, p, d)."""

@@ -53,3 +53,40 @@ def test_both_contraction_orders_match_the_definition(n_gates, c):
     ref_t = torch.stack([torch.stack([signs[j] * X.T @ (masks[:, j].double() * V[:, k])
                                       for j in range(2 * p)]) for k in range(c)])
     assert torch.allclose(op.rmatvec(V), ref_t, atol=1e-12)
+
+
+@pytest.mark.parametrize("c", [1, 4])
+@pytest.mark.parametrize("signed", [False, True])
+def test_sparse_low_rank_blocks_take_the_compact_product(dtype, device, c, signed):
+    """Iterates of the proximal solvers are mostly zero blocks of low rank: the product
+    from their factors must equal the definition Σ_j σ_j D_j X w_{cj}, and blocks that are
+    round-off away from low rank must not be dropped beyond round-off."""
+    g = torch.Generator(device=device).manual_seed(3)
+    n, d = 60, 7
+    X = torch.randn(n, d, generator=g, dtype=dtype, device=device)
+    ps = sample_patterns(X, 20, generator=g)
+    p = ps.n_patterns
+    masks, signs = ps.masks, None
+    if signed:
+        masks = torch.cat([masks, masks], 1)
+        signs = torch.cat([torch.ones(p), -torch.ones(p)]).to(device)
+    op = PatternOperator(X, masks, signs, n_outputs=c)
+    P = op.p
+    W = torch.zeros(c, P, d, dtype=dtype, device=device)
+    for j in range(0, P, 4):  # a quarter of the blocks nonzero, each of rank one
+        a = torch.randn(c, 1, generator=g, dtype=dtype, device=device)
+        b = torch.randn(1, d, generator=g, dtype=dtype, device=device)
+        W[:, j] = a @ b
+    if P > 2 and c > 1:  # one block of full rank, one a hair away from rank one
+        W[:, 1] = torch.randn(c, d, generator=g, dtype=dtype, device=device)
+        W[:, 2] = W[:, 0] + 1e-6 * torch.randn(c, d, generator=g, dtype=dtype, device=device)
+    assert op._compact(W) is not None
+    R, L, idx = op._compact(W)
+    nonzero = int((torch.linalg.vector_norm(W, dim=(0, 2)) > 0).sum())
+    assert R.shape[0] >= nonzero and R.shape[0] <= nonzero + 2 * min(c, d)
+    ref = torch.stack([sum(op.sign[j] * masks[:, j].to(dtype) * (X @ W[k, j])
+                           for j in range(P)) for k in range(c)], 1)
+    tol = 1e-5 if dtype == torch.float32 else 1e-12
+    assert float((op.matvec(W) - ref).abs().max()) <= tol * float(ref.abs().max())
+    # dense blocks: the ordinary product
+    assert op._compact(torch.randn(c, P, d, generator=g, dtype=dtype, device=device)) is None
