@@ -678,8 +678,11 @@ def fit_convex_network(
             Z_dual = []  # (digits: 3 candidates took 25 s, the seed's alone ~10 s)
         Z_dual.append((Z_seed, mu_fit))
         if skip_convex and Z_unrefit is not None and big < 2_000_000:
-            # before its bias re-fit the network's gradient, centred, is another dual
-            # point, sometimes the better one (iris: lower bound 0.04708 against 0.04631)
+            # before its bias re-fit the network's gradient, centred, is another valid dual
+            # point. (Session 11 found it the better one on iris, 0.04708 against 0.04631,
+            # but only because the softmax centring then left column sums ~7e-5 there — no
+            # bound at all; with the exact centring it gives 0.0361 at a bias moved by 0.5,
+            # benchmarks/results/s13_center_relu_probe.log)
             Z_dual.append((Z_unrefit, mu_fit))
         if obj_seed < objective - 1e-12 * abs(objective):
             if not skip_convex:  # (skipped: W is the seed's own separable image)
