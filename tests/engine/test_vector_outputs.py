@@ -340,7 +340,8 @@ def test_nuclear_prox_matches_singular_value_thresholding(dtype, shape):
     # thresholding of an SVD, also on rank-deficient blocks and thresholds near a
     # singular value
     W = _rand(shape, 11)
-    W[:, 0] = W[:, 1, :1] * W[:, 2, :]  # a rank-one block (outer product)
+    W[:, 0] = W[:, 1, :1] * W[:1, 2, :]  # a rank-one block: (c × 1)(1 × d)
+    assert int(torch.linalg.matrix_rank(W[:, 0])) == 1
     W[:, 3] = 0.0
     sv = torch.linalg.svdvals(W.transpose(0, 1))
     for tau in (0.0, 0.3, float(sv[1, 1]) * (1 + 1e-9), float(sv.max()) * 1.01):
