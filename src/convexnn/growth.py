@@ -5,7 +5,9 @@ for that program. For the full (all-pattern) problem it stays feasible only if
 
 .. math:: |v^\top (X u)_+| \le \lambda \quad \text{for every unit } u
 
-(SPEC §4; ``‖X^⊤ D(u) v‖ ≤ λ`` for gated ReLU). A neuron that breaks it brings a
+(SPEC §4; ``‖X^⊤ D(u) v‖ ≤ λ`` for gated ReLU; :math:`\|V^\top (Xu)_+\| \le \lambda`
+for ReLU with vector outputs, where a violator is a (pattern, output direction) pair:
+:func:`find_violating_pairs`). A neuron that breaks it brings a
 pattern ``1[Xu ≥ 0]`` that lowers the optimum when added. The maximization is not
 convex; a fixed-point ascent :math:`u \leftarrow X^\top D(u)\, v / \|\cdot\|` from many
 starts (random gates, data points, existing gates) finds violators fast. Finding none is
@@ -19,7 +21,7 @@ import torch
 
 from convexnn.patterns._pattern_set import dedup_columns
 
-__all__ = ["find_violating_gates"]
+__all__ = ["find_violating_gates", "find_violating_pairs"]
 
 
 def _spectral_values(X: torch.Tensor, M: torch.Tensor, V: torch.Tensor,
@@ -103,3 +105,64 @@ def find_violating_gates(
     P = (X @ G.T) >= 0
     keep = dedup_columns(P)[:max_new]
     return G[keep], vals[keep]
+
+
+def find_violating_pairs(
+    X: torch.Tensor,
+    V: torch.Tensor,
+    lam: float,
+    *,
+    generator: torch.Generator,
+    n_starts: int = 256,
+    n_steps: int = 25,
+    extra_starts: torch.Tensor | None = None,
+    max_new: int = 32,
+    margin: float = 1e-6,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    r"""ReLU neurons with vector outputs that violate the dual constraint.
+
+    Maximizes :math:`\varphi(u, t) = -t^\top V^\top (Xu)_+` over unit ``u`` and ``t``
+    by alternating ascent: for fixed ``t`` the fixed point
+    :math:`u \leftarrow X^\top D(u)(-Vt)/\|\cdot\|`, for fixed ``u`` the exact
+    :math:`t = -V^\top (Xu)_+/\|\cdot\|`, so that :math:`\varphi = \|V^\top(Xu)_+\|`.
+    A neuron with :math:`\varphi > \lambda(1 + \text{margin})` gives the pair
+    :math:`(1[Xu \ge 0], t)`, whose block lowers the directional program's optimum when
+    added (its derivative along :math:`(Xu)_+ t^\top` is :math:`-\varphi < -\lambda`).
+    Starts: random gates, data points and ``extra_starts`` (the current neurons).
+
+    Returns ``(gates (k, d), directions (k, c), values (k,))``, in decreasing value, at
+    most ``max_new`` with distinct patterns; each gate is strictly inside its chamber.
+    """
+    n, d = X.shape
+    c = V.shape[1]
+    starts = [torch.randn(n_starts, d, generator=generator, dtype=X.dtype, device=X.device)]
+    idx = torch.randperm(n, generator=generator, device=X.device)[:min(n, n_starts)]
+    starts.append(X[idx])
+    if extra_starts is not None and extra_starts.numel():
+        starts.append(extra_starts.to(X.dtype))
+    U = torch.cat(starts)
+    U = U / torch.linalg.vector_norm(U, dim=1, keepdim=True).clamp_min(1e-300)
+
+    def directions(U: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        A = -(torch.clamp(X @ U.T, min=0).T @ V)  # (B, c): -Vᵀ(Xu)₊
+        val = torch.linalg.vector_norm(A, dim=1)
+        return A / val[:, None].clamp_min(1e-300), val
+
+    T, _ = directions(U)
+    for _ in range(n_steps):
+        Q = -(V @ T.T)  # (n, B)
+        G = ((X @ U.T >= 0).to(X.dtype) * Q).T @ X  # (B, d)
+        U = G / torch.linalg.vector_norm(G, dim=1, keepdim=True).clamp_min(1e-300)
+        T, _ = directions(U)
+    eps = 1e-7 if X.dtype == torch.float64 else 1e-4
+    U = U + eps * torch.randn(U.shape, generator=generator, dtype=X.dtype, device=X.device)
+    U = U / torch.linalg.vector_norm(U, dim=1, keepdim=True).clamp_min(1e-300)
+    T, val = directions(U)
+    ok = (val > lam * (1 + margin)) & ((X @ U.T) != 0).all(dim=0)
+    U, T, val = U[ok], T[ok], val[ok]
+    if not U.shape[0]:
+        return X.new_zeros(0, d), X.new_zeros(0, c), X.new_zeros(0)
+    order = torch.argsort(val, descending=True)
+    U, T, val = U[order], T[order], val[order]
+    keep = dedup_columns((X @ U.T) >= 0)[:max_new]
+    return U[keep], T[keep], val[keep]

@@ -9,13 +9,16 @@ With patterns :math:`D_1, \dots, D_p` of ``X`` (n × d), ``c`` outputs and a sig
 and its adjoint maps ``V`` (n × c) to :math:`(\mathcal A^\top V)_{c j} = \sigma_j X^\top D_j v_c`.
 Each application costs one ``n × d × (c p)`` matrix product. The cone map of the ReLU
 program, :math:`\mathcal G W = ((2D_j - I) X w_{cj})_{j}`, has the same cost.
+
+:class:`DirectionalOperator` is the same map for blocks that each feed a fixed *direction*
+of the outputs (the vector-output ReLU program restricted to (pattern, direction) pairs).
 """
 
 from __future__ import annotations
 
 import torch
 
-__all__ = ["PatternOperator", "dottest"]
+__all__ = ["DirectionalOperator", "PatternOperator", "dottest"]
 
 
 class PatternOperator:
@@ -64,6 +67,16 @@ class PatternOperator:
         """``X w_{cj}`` for every block: shape (n, c, p)."""
         c, p, d = W.shape
         return (self.X @ W.reshape(c * p, d).T).reshape(-1, c, p)
+
+    def outputs(self, P: torch.Tensor) -> torch.Tensor:
+        r""":math:`\mathcal A W` from the pre-activations ``P = preactivations(W)``:
+        (n, c, p) → (n, c)."""
+        return (P * self.SD[:, None, :]).sum(dim=2)
+
+    def output_coefficients(self, V: torch.Tensor) -> torch.Tensor:
+        r"""``M`` (n, c, p) with :math:`(\mathcal A^\top V)_{cj} = X^\top M_{:, c, j}`:
+        the adjoint of :meth:`outputs`."""
+        return V[:, :, None] * self.SD[:, None, :]
 
     def _by_pattern(self) -> bool:
         """Contract over patterns first (intermediate n × c × d) when p > d; otherwise
@@ -166,6 +179,82 @@ class PatternOperator:
         """The explicit matrix ``[σ_1 D_1 X … σ_p D_p X]`` (n × p d), for c = 1."""
         n, d = self.X.shape
         return (self.SD[:, :, None] * self.X[:, None, :]).reshape(n, self.p * d)
+
+
+class DirectionalOperator(PatternOperator):
+    r"""``W ↦ Σ_j (D_j X w_j) t_jᵀ``: blocks that each feed one fixed unit output direction.
+
+    The ReLU program with vector outputs (SPEC §5) restricted to ``m`` (pattern,
+    direction) pairs :math:`(D_j, t_j)`, :math:`\|t_j\| = 1`: a neuron with first-layer
+    weights :math:`\tilde w` and output weights :math:`\alpha` is the pair
+    :math:`(1[X\tilde w \ge 0], \alpha/\|\alpha\|)` with
+    :math:`w = \tilde w\|\alpha\|` in the pair's cone, and
+    :math:`\lambda\|w\| \le \tfrac\lambda2(\|\tilde w\|^2 + \|\alpha\|^2)`. The
+    direction absorbs the output sign, so no ``v`` blocks are needed. Blocks are laid out
+    as one row, ``W`` of shape ``(1, m, d)`` (``c = 1``: the group-ℓ2 penalty and the
+    cone maps of :class:`PatternOperator` apply unchanged); the outputs have
+    ``n_outputs`` columns.
+
+    .. math:: (\mathcal A W) = \sum_j (D_j X w_j)\, t_j^\top, \qquad
+              (\mathcal A^\top V)_j = X^\top D_j V t_j .
+
+    Parameters
+    ----------
+    X : tensor (n, d)
+    masks : bool tensor (n, m)
+    directions : tensor (m, n_outputs)
+        Unit rows :math:`t_j` (normalized here).
+    """
+
+    def __init__(self, X: torch.Tensor, masks: torch.Tensor, directions: torch.Tensor
+                 ) -> None:
+        super().__init__(X, masks, None, 1)
+        if directions.ndim != 2 or directions.shape[0] != self.p:
+            raise ValueError(f"directions: expected shape ({self.p}, n_outputs), "
+                             f"got {tuple(directions.shape)}")
+        T = directions.to(dtype=X.dtype, device=X.device)
+        norms = torch.linalg.vector_norm(T, dim=1, keepdim=True)
+        if self.p and not bool((norms > 0).all()):
+            raise ValueError("directions: every row must be nonzero")
+        self.T = T / norms
+        self.n_outputs = int(T.shape[1])
+
+    @property
+    def shape_out(self) -> tuple[int, int]:
+        return (int(self.X.shape[0]), self.n_outputs)
+
+    def outputs(self, P: torch.Tensor) -> torch.Tensor:
+        return (P[:, 0, :] * self.D) @ self.T
+
+    def output_coefficients(self, V: torch.Tensor) -> torch.Tensor:
+        return ((V @ self.T.T) * self.D)[:, None, :]
+
+    def matvec(self, W: torch.Tensor) -> torch.Tensor:
+        r""":math:`\mathcal A W`, shape (n, n_outputs)."""
+        self.n_matvec += 1
+        return self.outputs(self.preactivations(W))
+
+    def rmatvec(self, V: torch.Tensor) -> torch.Tensor:
+        r""":math:`\mathcal A^\top V`, shape (1, m, d)."""
+        self.n_rmatvec += 1
+        return (self.output_coefficients(V)[:, 0, :].T @ self.X)[None]
+
+    def both(self, W: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        self.n_matvec += 1
+        P = self.preactivations(W)
+        return self.outputs(P), P * (2 * self.D - 1)[:, None, :]
+
+    def restrict(self, blocks: torch.Tensor) -> DirectionalOperator:
+        """The operator over the pairs ``blocks`` (indices or a boolean mask)."""
+        return DirectionalOperator(self.X, self.D[:, blocks] > 0, self.T[blocks])
+
+    def to_dense(self) -> torch.Tensor:
+        r"""The explicit matrix of :math:`\mathrm{vec}(\mathcal A W)` (column-major
+        outputs stacked: ``n · n_outputs`` × ``m d``)."""
+        n, d = self.X.shape
+        blocks = self.D[:, :, None] * self.X[:, None, :]  # (n, m, d)
+        full = self.T.T[:, None, :, None] * blocks[None]  # (c, n, m, d)
+        return full.reshape(self.n_outputs * n, self.p * d)
 
 
 def dottest(op: PatternOperator, *, generator: torch.Generator | None = None) -> float:

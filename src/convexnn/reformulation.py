@@ -25,6 +25,15 @@ Network: ``f(x) = Σ_j (x̃ᵀ w̃_j)_+ α_j + b`` with ``α_j ∈ R^c``.
   neuron's blocks pay :math:`\|\tilde w\|\,\|\alpha\|_1`, which can exceed the
   network's :math:`\tfrac12(\|\tilde w\|^2 + \|\alpha\|_2^2)` (the separable program
   is a restriction of vector-output networks).
+- :func:`network_to_directional` / :func:`directional_to_network` — the ReLU program with
+  vector outputs over (pattern, direction) pairs
+  (:class:`convexnn.operators.DirectionalOperator`): a neuron ``(w̃, α)`` is the pair
+  :math:`(1[X\tilde w \ge 0],\, t = \alpha/\|\alpha\|)` with
+  :math:`w = \tilde w\|\alpha\|`, whose penalty :math:`\|w\| =
+  \|\tilde w\|\|\alpha\|` is at most the network's
+  :math:`\tfrac12(\|\tilde w\|^2 + \|\alpha\|^2)` (equal when balanced); back,
+  :math:`\tilde w = w/\sqrt{\|w\|}`, :math:`\alpha = \sqrt{\|w\|}\,t`, and the
+  objectives agree exactly for feasible blocks.
 """
 
 from __future__ import annotations
@@ -33,7 +42,15 @@ from dataclasses import dataclass
 
 import torch
 
-__all__ = ["ConvexVariables", "Network", "convex_to_network", "network_to_convex"]
+__all__ = [
+    "ConvexVariables",
+    "DirectionalVariables",
+    "Network",
+    "convex_to_network",
+    "directional_to_network",
+    "network_to_convex",
+    "network_to_directional",
+]
 
 
 @dataclass
@@ -58,6 +75,15 @@ class ConvexVariables:
     signs: torch.Tensor  # (q,)
     masks: torch.Tensor  # (n, q) bool
     gates: torch.Tensor  # (q, d̃)
+
+
+@dataclass
+class DirectionalVariables:
+    W: torch.Tensor  # (1, m, d̃)
+    b: torch.Tensor  # (c,)
+    directions: torch.Tensor  # (m, c), unit rows
+    masks: torch.Tensor  # (n, m) bool
+    gates: torch.Tensor  # (m, d̃): the neurons' own weights w̃
 
 
 def convex_to_network(
@@ -152,3 +178,38 @@ def network_to_convex(net: Network, X_aug: torch.Tensor, *, fit_intercept: bool)
     W = torch.zeros(c, q, wt.shape[1], dtype=wt.dtype, device=wt.device)
     W[o, torch.arange(q, device=wt.device)] = w
     return ConvexVariables(W, net.b2.clone(), s, masks_m[:, nidx], gates[nidx])
+
+
+def network_to_directional(net: Network, X_aug: torch.Tensor, *, fit_intercept: bool
+                           ) -> DirectionalVariables:
+    """(Pattern, direction) pairs of a ReLU network's live neurons (nonzero input and
+    output weights, nonempty pattern), with their convex weights and own gates."""
+    if net.gates is not None:
+        raise ValueError("network_to_directional: a gated network has no directional image")
+    W1, b1, W2 = net.W1, net.b1, net.W2
+    wt = torch.cat([W1, b1[None, :]], dim=0).T if fit_intercept else W1.T  # (m, d̃)
+    a = torch.linalg.vector_norm(W2, dim=1)
+    masks = (X_aug @ wt.T) >= 0
+    live = (a > 0) & (torch.linalg.vector_norm(wt, dim=1) > 0) & masks.any(dim=0)
+    wt, a, masks = wt[live], a[live], masks[:, live]
+    W = (wt * a[:, None])[None]
+    return DirectionalVariables(W, net.b2.clone(), W2[live] / a[:, None], masks, wt)
+
+
+def directional_to_network(W: torch.Tensor, b: torch.Tensor, directions: torch.Tensor, *,
+                           fit_intercept: bool, threshold: float = 0.0) -> Network:
+    r"""The network of a directional solution: one neuron per block with norm above
+    ``threshold``, balanced (:math:`\|\tilde w\| = \|\alpha\|`)."""
+    w = W[0]
+    r = torch.linalg.vector_norm(w, dim=1)
+    keep = r > threshold
+    w, r = w[keep], r[keep]
+    root = torch.sqrt(r)
+    wt = w / root[:, None]
+    alpha = directions[keep].to(W.dtype) * root[:, None]
+    m = wt.shape[0]
+    if fit_intercept:
+        W1, b1 = wt[:, :-1].T.contiguous(), wt[:, -1].contiguous()
+    else:
+        W1, b1 = wt.T.contiguous(), torch.zeros(m, dtype=W.dtype, device=W.device)
+    return Network(W1, b1, alpha.contiguous(), b.clone())

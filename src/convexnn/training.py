@@ -26,6 +26,7 @@ from typing import Any
 import torch
 
 from convexnn.certificates import Certificate, dual_bound, make_certificate
+from convexnn.directional import fit_directional
 from convexnn.exceptions import ConvergenceWarning
 from convexnn.growth import find_violating_gates
 from convexnn.losses import Loss
@@ -381,6 +382,26 @@ def _polish_seed(net: Network, X: torch.Tensor, X_aug: torch.Tensor, Y: torch.Te
     return ps, _blocks_in(cv, ps, True), cv.b.to(dt), obj, polished, Z_before
 
 
+def _directional(net: Network, X: torch.Tensor, X_aug: torch.Tensor, Y: torch.Tensor,
+                 loss: Loss, lam: float, ps: PatternSet, *, fit_intercept: bool,
+                 generator: torch.Generator, max_rounds: int,
+                 report: Callable[[dict[str, Any]], None],
+                 ) -> tuple[PatternSet, torch.Tensor, torch.Tensor, float, Network, int] | None:
+    """The directional program from ``net``'s (pattern, direction) pairs, with column
+    generation (:func:`convexnn.directional.fit_directional`); its network laid out over
+    ``ps`` extended by its patterns, as :func:`_polish_seed` returns a network. None when
+    the program is too large for its dense Newton matrix."""
+    fit = fit_directional(net, X_aug, Y, loss, lam, fit_intercept=fit_intercept,
+                          generator=generator, max_rounds=max_rounds, callback=report)
+    if fit is None:
+        return None
+    _, obj = _score(fit.network, X, Y, loss, lam, fit_intercept)
+    cv = network_to_convex(fit.network, X_aug, fit_intercept=fit_intercept)
+    ps, _ = ps.extend(fit.gates, fit.masks)  # every pair's pattern: the certificate's scope
+    ps, _ = ps.extend(cv.gates, cv.masks)
+    return ps, _blocks_in(cv, ps, True), cv.b.to(X.dtype), obj, fit.network, fit.n_iter
+
+
 def _score(net: Network, X: torch.Tensor, Y: torch.Tensor, loss: Loss, lam: float,
            fit_intercept: bool) -> tuple[torch.Tensor, float]:
     """Outputs and SPEC §1 objective of a recovered network."""
@@ -496,6 +517,9 @@ def fit_convex_network(
     # seed refined by L-BFGS, certified by the vector-output dual bound, and says so;
     # without one (seed_runs=0) the separable program is solved
     skip_convex = (relu and Y.shape[1] > 1 and seed_net is not None and warm_start is None)
+    # several outputs, ReLU: "solved" (the returned network solves the directional
+    # program), "no gain" (it found nothing better than the refined seed), "too large"
+    directional = ""
     if skip_convex:
         assert seed_net is not None
         # the best seed is what is returned: a few hundred L-BFGS steps bring it closer to
@@ -514,6 +538,24 @@ def fit_convex_network(
                 callback({"phase": "seed_polished", "iteration": 0, "objective": seed_obj,
                           "lower_bound": math.nan, "gap": math.nan,
                           "n_patterns": ps.n_patterns, "time": time.perf_counter() - t0})
+            try:
+                found = _directional(seed_net, X, X_aug, Y, loss, lam, ps,
+                                     fit_intercept=fit_intercept, generator=generator,
+                                     max_rounds=max_grow_rounds if grow else 0,
+                                     report=report)
+            except KeyboardInterrupt:  # the refined seed stands
+                interrupted = True
+                warnings.warn("Fit interrupted: returning the refined seeding network.",
+                              ConvergenceWarning, stacklevel=3)
+                found = None
+            directional = "no gain" if found is not None else "too large"
+            if found is not None and found[3] < seed_obj:
+                # the refined seed's outputs stay a dual candidate: the relaxation behind
+                # the vector bound can be looser at the better network (wine, λ = 1e-3:
+                # 0.0135 there against 0.0136 at the refined seed)
+                Z_unrefit = network_outputs(seed_net, X, fit_intercept)
+                ps, W, b, seed_obj, seed_net, total_iter = found
+                directional = "solved"
         problem = _problem(X_aug, ps, Y, loss, lam, relu=relu, fit_bias=fit_intercept)
         res = SolverResult(W, b, 0, False)
         history.append({"phase": "convex_skipped", "n_patterns": ps.n_patterns,
@@ -678,10 +720,11 @@ def fit_convex_network(
             Z_dual = []  # (digits: 3 candidates took 25 s, the seed's alone ~10 s)
         Z_dual.append((Z_seed, mu_fit))
         if skip_convex and Z_unrefit is not None and big < 2_000_000:
-            # before its bias re-fit the network's gradient, centred, is another valid dual
-            # point. (Session 11 found it the better one on iris, 0.04708 against 0.04631,
-            # but only because the softmax centring then left column sums ~7e-5 there — no
-            # bound at all; with the exact centring it gives 0.0361 at a bias moved by 0.5,
+            # before its bias re-fit (or before the directional program) the network's
+            # gradient, centred, is another valid dual point. (Session 11 found the first
+            # the better one on iris, 0.04708 against 0.04631, but only because the softmax
+            # centring then left column sums ~7e-5 there — no bound at all; with the exact
+            # centring it gives 0.0361 at a bias moved by 0.5,
             # benchmarks/results/s13_center_relu_probe.log)
             Z_dual.append((Z_unrefit, mu_fit))
         if obj_seed < objective - 1e-12 * abs(objective):
@@ -704,13 +747,18 @@ def fit_convex_network(
                             n_patterns=ps.n_patterns)
     converged = converged or cert.rel_gap <= tol  # the returned network meets tol
     if not converged and skip_convex and not interrupted:
+        how = {
+            "solved": "the solution of the directional convex program over the refined "
+                      "seed's (pattern, output direction) pairs, grown by column generation "
+                      "(the exact vector-output ReLU program is copositive, SPEC §5)",
+            "no gain": "the best seeding network refined by L-BFGS (the directional convex "
+                       "program over its pairs, with column generation, found nothing better)",
+        }.get(directional, "the best seeding network refined by L-BFGS (its directional "
+              "convex program was too large for the dense interior point)")
         warnings.warn(
-            f"{Y.shape[1]}-output ReLU: returning the best seeding network refined by L-BFGS "
-            "(the separable convex program this version solves for several outputs ends "
-            "above such networks, so it was not run; seed_runs=0 runs it). Certified "
-            f"relative gap {cert.rel_gap:.2e} ({cert.scope}), above tol={tol:g}. The gated "
-            "estimators solve their exact vector-output program.",
-            ConvergenceWarning, stacklevel=3)
+            f"{Y.shape[1]}-output ReLU: returning {how}. Certified relative gap "
+            f"{cert.rel_gap:.2e} ({cert.scope}), above tol={tol:g}. The gated estimators "
+            "solve their exact vector-output program.", ConvergenceWarning, stacklevel=3)
     elif not converged and not interrupted:
         warnings.warn(
             f"The solver stopped after {total_iter} iterations (max_iter={max_iter}) with a "

@@ -48,25 +48,23 @@ class _AugmentedLagrangian:
         self.p = problem
         self.mu = mu
         self.rho = rho
-        op = problem.op
-        self.S = (2 * op.D - 1)[:, None, :]  # (n, 1, p)
-        self.SD = op.SD[:, None, :]
+        self.S = (2 * problem.op.D - 1)[:, None, :]  # (n, 1, p)
 
     def image(self, W: torch.Tensor) -> torch.Tensor:
         return self.p.op.preactivations(W)
 
     def value(self, P: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-        Z = (P * self.SD).sum(dim=2) + b
+        Z = self.p.op.outputs(P) + b
         lam_plus = torch.clamp(self.mu - self.rho * P * self.S, min=0)
         al = ((lam_plus**2).sum() - (self.mu**2).sum()) / (2 * self.rho)
         return self.p.loss.value(Z, self.p.Y) + al
 
     def grad(self, P: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         op = self.p.op
-        Z = (P * self.SD).sum(dim=2) + b
+        Z = op.outputs(P) + b
         V = self.p.loss.grad(Z, self.p.Y)
         lam_plus = torch.clamp(self.mu - self.rho * P * self.S, min=0)
-        M = V[:, :, None] * self.SD - self.S * lam_plus
+        M = op.output_coefficients(V) - self.S * lam_plus
         n, c, p = M.shape
         op.n_rmatvec += 1
         gW = (M.reshape(n, c * p).T @ op.X).reshape(c, p, -1)

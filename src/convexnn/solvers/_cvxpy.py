@@ -37,7 +37,16 @@ def cvxpy_reference(problem: ConvexProblem, *, solver: str | None = None,
     b = cp.Variable(c) if problem.fit_bias else None
     cols = []
     cons = []
-    for k in range(c):
+    T = getattr(op, "T", None)  # DirectionalOperator: block j feeds the direction t_j
+    if T is not None:
+        T = T.detach().cpu().double().numpy()
+        b = cp.Variable(T.shape[1]) if problem.fit_bias else None
+        pre = X @ Ws[0].T  # (n, m)
+        Zd = cp.multiply(D, pre) @ T  # (n, c_out)
+        cols = [Zd[:, k] + (b[k] if b is not None else 0) for k in range(T.shape[1])]
+        if problem.constrained:
+            cons.append(cp.multiply(2 * D - 1, pre) >= 0)
+    for k in range(c if T is None else 0):
         pre = X @ Ws[k].T  # (n, p)
         z = cp.sum(cp.multiply(D * sign, pre), axis=1)
         if b is not None:
@@ -47,7 +56,7 @@ def cvxpy_reference(problem: ConvexProblem, *, solver: str | None = None,
             cons.append(cp.multiply(2 * D - 1, pre) >= 0)
     name = problem.loss.name
     if name == "squared":
-        data = sum(0.5 * cp.sum_squares(cols[k] - Y[:, k]) for k in range(c)) / n
+        data = sum(0.5 * cp.sum_squares(cols[k] - Y[:, k]) for k in range(len(cols))) / n
     elif name == "logistic":
         data = cp.sum(cp.logistic(-cp.multiply(Y[:, 0], cols[0]))) / n
     elif name == "softmax":
@@ -74,7 +83,7 @@ def cvxpy_reference(problem: ConvexProblem, *, solver: str | None = None,
     if prob.status not in ("optimal", "optimal_inaccurate"):
         raise SolverError(f"CVXPY ({solver}) ended with status {prob.status!r}.")
     W = np.stack([Wk.value for Wk in Ws])
-    bb = np.asarray(b.value) if b is not None else np.zeros(c)
+    bb = np.asarray(b.value) if b is not None else np.zeros(len(cols))
     dev, dt = op.X.device, op.X.dtype
     res = SolverResult(
         torch.as_tensor(W, dtype=dt, device=dev), torch.as_tensor(bb, dtype=dt, device=dev),

@@ -42,7 +42,7 @@ class ConvexProblem:
     def zeros(self) -> tuple[torch.Tensor, torch.Tensor]:
         X = self.op.X
         W = torch.zeros(self.op.shape_in, dtype=X.dtype, device=X.device)
-        b = torch.zeros(self.op.c, dtype=X.dtype, device=X.device)
+        b = torch.zeros(self.op.shape_out[1], dtype=X.dtype, device=X.device)
         return W, b
 
     def objective(self, W: torch.Tensor, b: torch.Tensor) -> float:
