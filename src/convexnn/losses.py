@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from convexnn.exceptions import ValidationError
+from convexnn.utils import to_tensor
 
 __all__ = ["Loss", "LogisticLoss", "SoftmaxLoss", "SquaredLoss", "encode_targets", "get_loss"]
 
@@ -223,7 +224,5 @@ def encode_targets(
         yi = torch.as_tensor(np.asarray(y), device=device).long().reshape(-1)
         k = n_classes if n_classes is not None else int(yi.max().item()) + 1
         return torch.nn.functional.one_hot(yi, k).to(dtype)
-    yt = torch.as_tensor(np.asarray(y), dtype=dtype, device=device) if not isinstance(
-        y, torch.Tensor
-    ) else y.to(device=device, dtype=dtype)
+    yt = to_tensor(y, dtype=dtype, device=device)
     return yt.reshape(yt.shape[0], -1)

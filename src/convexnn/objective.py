@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from convexnn.losses import encode_targets, get_loss
+from convexnn.utils import to_tensor
 
 __all__ = ["network_forward", "network_objective"]
 
@@ -66,7 +67,7 @@ def network_objective(
     def t(a: Any) -> torch.Tensor:
         if isinstance(a, torch.Tensor):
             return a.detach().to(device=dev, dtype=dtype)
-        return torch.as_tensor(np.asarray(a), dtype=dtype, device=dev)
+        return to_tensor(np.asarray(a), dtype=dtype, device=dev)
 
     Xt = t(X)
     W1, W2 = t(coefs[0]), t(coefs[1])

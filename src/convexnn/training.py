@@ -51,6 +51,7 @@ from convexnn.solvers import (
 from convexnn.solvers._primal_dual import _refit_bias, newton_cost, primal_dual
 from convexnn.solvers._soc_interior import soc_primal_dual
 from convexnn.solvers._working_set import working_set_solve
+from convexnn.utils import to_tensor
 
 __all__ = ["FitResult", "auto_seed_width", "build_patterns", "fit_convex_network",
            "network_outputs"]
@@ -125,7 +126,7 @@ def build_patterns(
         return enumerate_patterns(X_aug, max_patterns=max_patterns)
     if isinstance(patterns, int):
         return sample_patterns(X_aug, patterns, generator=generator)
-    G = torch.as_tensor(patterns, dtype=X_aug.dtype, device=X_aug.device)
+    G = to_tensor(patterns, dtype=X_aug.dtype, device=X_aug.device)
     if fit_intercept and G.shape[1] == X_aug.shape[1] - 1:
         G = torch.cat([G, torch.zeros(G.shape[0], 1, dtype=G.dtype, device=G.device)], 1)
     return patterns_from_gates(X_aug, G, source="user")
@@ -316,7 +317,7 @@ def _seed_from_nonconvex(
                    for seed in seeds]
     best: tuple[float, Any, Any] | None = None  # (objective, convex image, network)
     for run, nc in enumerate(results):
-        net = Network(*(torch.as_tensor(a, dtype=dt, device=dev) for a in
+        net = Network(*(to_tensor(a, dtype=dt, device=dev) for a in
                         (nc.coefs[0], nc.intercepts[0], nc.coefs[1], nc.intercepts[1])))
         cv = network_to_convex(net, X_aug, fit_intercept=fit_intercept)
         ps, _ = ps.extend(cv.gates, cv.masks)
@@ -361,7 +362,7 @@ def _polish_seed(net: Network, X: torch.Tensor, X_aug: torch.Tensor, Y: torch.Te
     res = polish_network(net.W1, net.b1, net.W2, net.b2, X, Y, loss, lam,
                          fit_intercept=fit_intercept, max_iter=_POLISH_LBFGS_ITERS)
     dt, dev = X.dtype, X.device
-    polished = Network(*(torch.as_tensor(a, dtype=dt, device=dev) for a in
+    polished = Network(*(to_tensor(a, dtype=dt, device=dev) for a in
                          (res.coefs[0], res.intercepts[0], res.coefs[1], res.intercepts[1])))
     obj = float(res.objective)
     Z_before = None

@@ -17,7 +17,7 @@ from convexnn.losses import Loss
 from convexnn.patterns import PatternSet, patterns_from_gates
 from convexnn.torch_modules import GatedReLUNetwork, relu_network
 from convexnn.training import fit_convex_network
-from convexnn.utils import make_generator, resolve_device, resolve_dtype
+from convexnn.utils import make_generator, resolve_device, resolve_dtype, to_tensor
 
 __all__ = ["BaseConvexNetwork"]
 
@@ -129,13 +129,13 @@ class BaseConvexNetwork(BaseEstimator):
     def _fit(self, X: np.ndarray, Y: torch.Tensor, device: torch.device, dtype: torch.dtype,
              callback: Any) -> None:
         pat = self._validate_patterns(X.shape[1])
-        Xt = torch.as_tensor(np.ascontiguousarray(X), dtype=dtype, device=device)
+        Xt = to_tensor(X, dtype=dtype, device=device)
         gen = make_generator(self.random_state, device)
         warm = None
         if self.warm_start and hasattr(self, "_convex_W"):
-            W = torch.as_tensor(self._convex_W, dtype=dtype, device=device)
-            b = torch.as_tensor(self._convex_b, dtype=dtype, device=device)
-            G = torch.as_tensor(self._convex_gates, dtype=dtype, device=device)
+            W = to_tensor(self._convex_W, dtype=dtype, device=device)
+            b = to_tensor(self._convex_b, dtype=dtype, device=device)
+            G = to_tensor(self._convex_gates, dtype=dtype, device=device)
             if W.shape[0] == Y.shape[1] and G.shape[1] == X.shape[1] + int(self.fit_intercept):
                 X_aug = torch.cat([Xt, torch.ones_like(Xt[:, :1])], 1) if self.fit_intercept \
                     else Xt

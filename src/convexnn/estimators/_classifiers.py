@@ -12,6 +12,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from convexnn.estimators._base import BaseConvexNetwork
 from convexnn.estimators._regressors import _DOC_PARAMS
 from convexnn.losses import LogisticLoss, Loss, SoftmaxLoss
+from convexnn.utils import to_tensor
 
 __all__ = ["ConvexGatedReLUClassifier", "ConvexReLUClassifier"]
 
@@ -33,8 +34,7 @@ class _Classifier(ClassifierMixin, BaseConvexNetwork):
                 f"y holds the single class {self.classes_[0]!r}; expected at least 2 classes."
             )
         if len(self.classes_) == 2:
-            Y = torch.as_tensor(np.where(yi == 1, 1.0, -1.0)[:, None], dtype=dtype,
-                                device=device)
+            Y = to_tensor(np.where(yi == 1, 1.0, -1.0)[:, None], dtype=dtype, device=device)
         else:
             Y = torch.nn.functional.one_hot(
                 torch.as_tensor(yi, device=device), len(self.classes_)

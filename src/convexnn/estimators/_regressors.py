@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-import torch
 from sklearn.base import RegressorMixin, _fit_context
 
 from convexnn.estimators._base import BaseConvexNetwork
 from convexnn.losses import Loss, SquaredLoss
+from convexnn.utils import to_tensor
 
 __all__ = ["ConvexGatedReLURegressor", "ConvexReLURegressor"]
 
@@ -94,7 +94,7 @@ class _Regressor(RegressorMixin, BaseConvexNetwork):
                                             y_numeric=True)
         y = np.asarray(y, dtype=np.float64)
         self.n_outputs_ = 1 if y.ndim == 1 else y.shape[1]
-        Y = torch.as_tensor(y.reshape(y.shape[0], -1), dtype=dtype, device=device)
+        Y = to_tensor(y.reshape(y.shape[0], -1), dtype=dtype, device=device)
         self._fit(X, Y, device, dtype, callback)
         return self
 

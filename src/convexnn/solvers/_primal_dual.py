@@ -50,6 +50,7 @@ from convexnn.operators import PatternOperator
 from convexnn.solvers._apg import SolverResult
 from convexnn.solvers._problem import ConvexProblem
 from convexnn.solvers._support_polish import polish_support
+from convexnn.utils import lstsq
 
 __all__ = ["finish", "newton_cost", "primal_dual"]
 
@@ -224,7 +225,7 @@ class _Newton:
     def _solve_dense(self, g: torch.Tensor) -> torch.Tensor:
         if self.L is not None:
             return torch.cholesky_solve(g[:, None], self.L)[:, 0]
-        return torch.linalg.lstsq(self.K, g[:, None]).solution[:, 0]
+        return lstsq(self.K, g[:, None])[:, 0]
 
     # --------------------------------------------------------------- woodbury
     def _init_woodbury(self, Bd: torch.Tensor, gram: dict) -> None:
@@ -702,7 +703,7 @@ def _refit_bias(loss, Z0: torch.Tensor, Y: torch.Tensor, b: torch.Tensor) -> tor
         g = loss.grad(Z, Y).sum(0)
         H = loss.hessian(Z, Y).sum(0)
         H = H + 1e-12 * torch.eye(H.shape[0], dtype=H.dtype, device=H.device)
-        step = torch.linalg.lstsq(H, g[:, None]).solution[:, 0]
+        step = lstsq(H, g[:, None])[:, 0]
         b = b - step
         if float(step.abs().max()) <= 1e-13 * (1 + float(b.abs().max())):
             break

@@ -35,6 +35,7 @@ from dataclasses import dataclass
 import torch
 
 from convexnn.losses import Loss
+from convexnn.utils import lstsq
 
 __all__ = ["PolishResult", "polish_support"]
 
@@ -223,7 +224,7 @@ def polish_support(
             w = Wp[a, j]
             g = (SD[:, j] * V[:, a]) @ X + lam * w / torch.linalg.vector_norm(w)
             Ct = (S[T, j][:, None] * X[T]).T  # d × |T|
-            zt = torch.linalg.lstsq(Ct, g[:, None]).solution[:, 0]
+            zt = lstsq(Ct, g[:, None])[:, 0]
             k = int(torch.argmin(zt))
             if float(zt[k]) < -1e-10 * max(float(zt.abs().max()), 1e-300):
                 keep = torch.ones_like(T, dtype=torch.bool)
@@ -395,7 +396,7 @@ class _Face:
                 L = torch.linalg.cholesky(K)
                 step = -torch.cholesky_solve(g[:, None], L)[:, 0]
             except RuntimeError:
-                step = -torch.linalg.lstsq(0.5 * (K + K.T), g[:, None]).solution[:, 0]
+                step = -lstsq(0.5 * (K + K.T), g[:, None])[:, 0]
             ny = torch.stack([torch.linalg.vector_norm(y[s:e]) for s, e in groups])
             ys = torch.stack([(y[s:e] * step[s:e]).sum() for s, e in groups])
             # the norm has no radial curvature: a step may overshoot through zero. Blocks
