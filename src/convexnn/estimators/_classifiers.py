@@ -73,13 +73,15 @@ class ConvexReLUClassifier(_Classifier):
 
     Binary: logistic loss on one output (``y ∈ {−1, +1}`` for ``classes_[0], classes_[1]``).
     Multiclass: softmax cross-entropy on one output per class, every neuron feeding every
-    output. The exact convex program of such networks is copositive (SPEC §5); the one
-    this version solves (each neuron feeding one output) ended above its seeding networks
-    on every data set measured, so with seeding (the default) the fit returns the best
-    seeding network refined by L-BFGS (and its output bias minimized exactly), with a
-    dual lower bound valid for vector-output
-    networks over the sampled patterns (``certificate_``; a warning when its gap is above
-    ``tol``). ``seed_runs=0`` solves the one-output-per-neuron program instead.
+    output. The exact convex program of such networks is copositive (SPEC §5). With
+    seeding (the default) the fit refines the best seeding network by L-BFGS, then solves
+    the convex program restricted to its neurons' (pattern, output direction) pairs by an
+    interior point and adds the pairs of violating neurons (column generation) while the
+    program is small enough (``convexnn.directional``; ``history_`` phase
+    ``"directional"``); larger ones return the refined seed. The certificate is a dual
+    lower bound valid for vector-output networks over the sampled patterns
+    (``certificate_``; loose, with a warning when its gap is above ``tol``).
+    ``seed_runs=0`` solves the one-output-per-neuron program instead.
 """
         + _DOC_PARAMS
     )
