@@ -130,9 +130,170 @@ def _cone_block_bounds(
     return best, torch.where(worse[..., None], -G, R)  # (c, p), (c, p, d)
 
 
+#: most outputs for which a pattern's maximum over output directions is bounded by branch
+#: and bound on the sphere (:func:`_sphere_bounds`: 2^c starting orthants). With 4 (KEEL
+#: vehicle) the multiclass fit took 25.6 s instead of 9.9 s for the same certificate
+_SPHERE_MAX_OUTPUTS = 3
+#: the branch and bound stops when its bound is within this factor of its best value
+_SPHERE_TOL = 1e-4
+#: most refinement rounds of the branch and bound, and most simplices split per pattern
+#: and round (those with the largest bounds)
+_SPHERE_ROUNDS = 24
+_SPHERE_SPLITS = 4
+
+
+def _cone_support(A: torch.Tensor, g: torch.Tensor, gate: torch.Tensor, *, outer: int = 14,
+                  inner: int = 6, sigma: float = 0.15) -> tuple[torch.Tensor, torch.Tensor]:
+    r"""Bounds on :math:`f_e = \max\{g_e^\top u : A_e u \ge 0, \|u\| \le 1\}` for
+    a batch of polyhedral cones: returns ``(upper, lower)``, both valid.
+
+    A barrier path-following method in the ``d`` unknowns: for each ν (shrunk by
+    ``sigma`` after ``inner`` damped Newton steps, strictly feasible throughout) the
+    multipliers :math:`\mu = \nu / (A u) \ge 0` give the upper bound
+    :math:`\|g + A^\top\mu\|` (weak duality: :math:`g^\top u \le (g +
+    A^\top\mu)^\top u \le \|g + A^\top\mu\|` on the feasible set) and the iterate the
+    lower bound :math:`g^\top u`; with the defaults (84 Newton steps) the upper
+    bound was within 2.3e-6 ‖g‖ of CVXPY's value on 40 random cones (n = 112, d = 5; with
+    200 steps within 1e-9 ‖g‖), the lower within 5e-11 ‖g‖. ``A`` (E, n, d) with the row
+    signs folded in (rows of zeros are ignored), ``g`` (E, d), ``gate`` (E, d) strictly
+    inside each cone.
+    """
+    E, n, d = A.shape
+    act = (A.abs().sum(-1) > 0).to(A.dtype)
+    u = 0.5 * gate / torch.linalg.vector_norm(gate, dim=1, keepdim=True).clamp_min(1e-300)
+    gn = torch.linalg.vector_norm(g, dim=1)
+    upper = gn.clone()  # μ = 0
+    lower = torch.zeros_like(gn)
+    nu = gn.clamp_min(1e-300) / (act.sum(1) + 1.0)
+    eye = torch.eye(d, dtype=A.dtype, device=A.device)
+
+    def rows(u: torch.Tensor) -> torch.Tensor:
+        r = (A @ u[:, :, None])[:, :, 0]
+        return torch.where(act > 0, r, torch.ones_like(r))
+
+    for _ in range(outer):
+        for _ in range(inner):
+            r = rows(u)
+            s = 1 - (u * u).sum(1)
+            w = act / r
+            grad = -g - nu[:, None] * (w[:, :, None] * A).sum(1) + (2 * nu / s)[:, None] * u
+            H = (nu[:, None, None] * ((w * w)[:, :, None] * A).transpose(1, 2) @ A
+                 + (2 * nu / s)[:, None, None] * eye
+                 + (4 * nu / s**2)[:, None, None] * (u[:, :, None] * u[:, None, :]))
+            sol, info = torch.linalg.solve_ex(H, grad[:, :, None])
+            du = torch.where((info == 0)[:, None], -sol[:, :, 0], torch.zeros_like(u))
+            dr = (A @ du[:, :, None])[:, :, 0]
+            ratio = torch.where((dr < 0) & (act > 0), -r / dr.clamp_max(-1e-300),
+                                torch.full_like(r, math.inf)).amin(1)
+            a2, b1 = (du * du).sum(1), (u * du).sum(1)
+            ball = (-b1 + (b1 * b1 + a2 * s).clamp_min(0).sqrt()) / a2.clamp_min(1e-300)
+            step = torch.clamp(0.95 * torch.minimum(ratio, ball), max=1.0)
+            ok = torch.isfinite(du).all(1) & torch.isfinite(step)
+            u = torch.where(ok[:, None], u + step.nan_to_num(0.0)[:, None] * du.nan_to_num(0.0), u)
+        r = rows(u)
+        mu = nu[:, None] * act / r
+        cand = torch.linalg.vector_norm(g + (mu[:, :, None] * A).sum(1), dim=1)
+        feasible = (r > 0).all(1) & torch.isfinite(cand)  # else μ may be negative: no bound
+        upper = torch.where(feasible, torch.minimum(upper, cand), upper)
+        lower = torch.where(feasible, torch.maximum(lower, (g * u).sum(1)), lower)
+        nu = nu * sigma
+    return upper, lower
+
+
+def _sphere_bounds(X: torch.Tensor, masks: torch.Tensor, gates: torch.Tensor,
+                   Gu: torch.Tensor, *, floor: float
+                   ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    r"""Per pattern ``j``, an upper bound on :math:`R_j = \max_{\|t\| = 1} f_j(t)`,
+    :math:`f_j(t) = \max_{u \in K_j, \|u\| \le 1} \sum_k t_k G_{kj}^\top u`
+    (:math:`= \max_{u \in K_j, \|u\| \le 1}\|V^\top D_j X u\|`), by branch and bound
+    on the sphere of output directions.
+
+    ``f_j`` is convex, nonnegative and positively homogeneous (a support function), so on
+    the cone of a spherical simplex with unit vertices :math:`t_1 … t_c`, any unit
+    :math:`t = \sum_k \alpha_k t_k` (α ≥ 0) has :math:`f_j(t) \le \sum_k\alpha_k f_j(t_k)
+    \le \max_k f_j(t_k) / m`, where :math:`m = \min_k t_k^\top \hat p > 0` for the unit
+    centroid direction :math:`\hat p` (a separating plane: :math:`\sum_k \alpha_k \le
+    1/m`). Starting from the :math:`2^c` orthants, the simplices whose bound exceeds
+    ``max(floor, best value found) · (1 + _SPHERE_TOL)`` are split at the midpoint of their
+    longest edge (at most ``_SPHERE_SPLITS`` per round, the largest first), and every new
+    vertex is bounded by :func:`_cone_support`. The result is
+    the largest simplex bound: valid however early it stops. Near a flat maximum the bound
+    falls only like θ²/2 with the simplices' size θ, so within the round budget it ends
+    within ~0.1–0.3 % of a value it attains on small random programs (it is tight to
+    ``_SPHERE_TOL`` only where that takes few rounds). ``masks`` (n, k), ``gates``
+    (k, d) strictly inside their cones, ``Gu`` (c, k, d). Returns the bounds (k,), the
+    best values found (k,; lower bounds on :math:`R_j`, from feasible ``u``) and their
+    directions (k, c).
+    """
+    c, k, d = Gu.shape
+    dt, dev = X.dtype, X.device
+    S = 2 * masks.to(dt) - 1  # (n, k)
+    eye = torch.eye(c, dtype=dt, device=dev)
+    verts = [torch.cat([eye, -eye]) for _ in range(k)]
+    simp = [[tuple(a + c * ((o >> a) & 1) for a in range(c)) for o in range(2**c)]
+            for _ in range(k)]
+
+    def evaluate(owner: list[int], T: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        j = torch.tensor(owner, device=dev)
+        A = S.T[j][:, :, None] * X[None]  # (E, n, d)
+        g = torch.einsum("ec,ced->ed", T, Gu[:, j])
+        return _cone_support(A, g, gates[j])
+
+    owner = [j for j in range(k) for _ in range(2 * c)]
+    up, lo = evaluate(owner, torch.cat(verts))
+    fv = list(up.split(2 * c))
+    best = [float(x.max()) for x in lo.split(2 * c)]
+    best_t = [verts[j][int(torch.argmax(x))] for j, x in enumerate(lo.split(2 * c))]
+    bound = [math.inf] * k
+    for _ in range(_SPHERE_ROUNDS + 1):
+        new_owner, new_t, splits = [], [], []
+        for j in range(k):
+            idx = torch.tensor(simp[j], device=dev)
+            T = verts[j][idx]  # (S, c, c)
+            p = T.sum(1)
+            p = p / torch.linalg.vector_norm(p, dim=1, keepdim=True)
+            m = (T @ p[:, :, None])[:, :, 0].amin(1)
+            U = torch.where(m > 0, fv[j][idx].amax(1) / m.clamp_min(1e-300),
+                            torch.full_like(m, math.inf))
+            bound[j] = float(U.max())
+            target = max(floor, best[j]) * (1 + _SPHERE_TOL)
+            over = torch.nonzero(U > target).flatten()
+            over = over[torch.argsort(U[over], descending=True)[:_SPHERE_SPLITS]]
+            for si in over.tolist():
+                s = simp[j][si]
+                dots = T[si] @ T[si].T
+                a, b = divmod(int(torch.argmin(dots + 3 * eye).item()), c)  # longest edge
+                mid = T[si, a] + T[si, b]
+                new_owner.append(j)
+                new_t.append(mid / torch.linalg.vector_norm(mid))
+                splits.append((j, si, a, b))
+        if not splits or _ == _SPHERE_ROUNDS:
+            break
+        up, lo = evaluate(new_owner, torch.stack(new_t))
+        drop: dict[int, set[int]] = {}
+        for (j, si, a, b), t, f, low in zip(splits, new_t, up.tolist(), lo.tolist(),
+                                             strict=True):
+            vid = verts[j].shape[0]
+            verts[j] = torch.cat([verts[j], t[None]])
+            fv[j] = torch.cat([fv[j], fv[j].new_tensor([f])])
+            if low > best[j]:
+                best[j], best_t[j] = low, t
+            s = list(simp[j][si])
+            s1, s2 = list(s), list(s)
+            s1[a], s2[b] = vid, vid
+            simp[j] += [tuple(s1), tuple(s2)]
+            drop.setdefault(j, set()).add(si)
+        for j, gone in drop.items():
+            simp[j] = [s for i, s in enumerate(simp[j]) if i not in gone]
+    if k == 0:
+        return X.new_zeros(0), X.new_zeros(0), X.new_zeros(0, c)
+    return (torch.tensor(bound, dtype=dt, device=dev), torch.tensor(best, dtype=dt, device=dev),
+            torch.stack(best_t))
+
+
 def _vector_cone_bounds(op: PatternOperator, G: torch.Tensor, mu: torch.Tensor | None,
                         iters: int, chunk: int | None = None, *, floor: float = -math.inf,
-                        ) -> tuple[torch.Tensor, int]:
+                        gates: torch.Tensor | None = None) -> tuple[torch.Tensor, int]:
     r"""Per pattern, an upper bound on :math:`\max_{u\in K_j,\|u\|\le 1}\|V^\top D_j X u\|_2`
     (ReLU blocks laid out ``[u blocks, v blocks]``, ``G = 𝒜ᵀV`` of shape (c, 2q, d)).
 
@@ -172,6 +333,19 @@ def _vector_cone_bounds(op: PatternOperator, G: torch.Tensor, mu: torch.Tensor |
         p = torch.minimum(torch.linalg.vector_norm(
             torch.maximum(blocks[:, :k], blocks[:, k:]), dim=0), cheap[idx])
         p = torch.minimum(p, block_spectral_norms(torch.cat([R[:, :k], R[:, k:]], dim=0)))
+        if gates is not None and op.c <= _SPHERE_MAX_OUTPUTS:
+            # the relaxation above over-estimates the maximum over directions (iris at a
+            # stationary point: 1.11 λ where the best neuron found is 1.0002 λ): bound it
+            # by branch and bound where it can set the maximum
+            X, Dk = op.X, op.D[:, idx] > 0
+            Sk = 2 * Dk.to(X.dtype) - 1
+            strict = ((Sk * (X @ gates[idx].T)) > 0).all(dim=0)
+            todo = strict & (p > max(top, floor))
+            if bool(todo.any()):
+                sel = torch.nonzero(todo).flatten()
+                p[sel] = torch.minimum(p[sel], _sphere_bounds(
+                    X, Dk[:, sel], gates[idx][sel], G[:, idx][:, sel],
+                    floor=max(top, floor))[0])
         per[idx] = p
         refined += k
         top = max(top, float(p.max()))
@@ -225,6 +399,7 @@ def dual_bound(
     mu: torch.Tensor | None = None,
     combine_outputs: bool = False,
     cone_iters: int = 30,
+    gates: torch.Tensor | None = None,
 ) -> DualBound:
     """Lower bound on the program's optimum from the outputs ``Z`` (n × c) of a fit.
 
@@ -236,7 +411,9 @@ def dual_bound(
     ``[u blocks, v blocks]``): per pattern, the smallest of three valid bounds on
     :math:`\\max_{u \\in K_j, \\|u\\| \\le 1} \\|V^\\top D_j X u\\|_2`
     (:func:`_vector_cone_bounds`, which refines only the patterns that can set the
-    maximum).
+    maximum); with ``gates`` (one strictly interior direction per block, ReLU layout)
+    and at most ``_SPHERE_MAX_OUTPUTS`` outputs, the maximum over output directions is
+    then bounded by branch and bound on the sphere (:func:`_sphere_bounds`).
     """
     with torch.no_grad():
         V = loss.grad(Z, Y)
@@ -252,7 +429,9 @@ def dual_bound(
                 loss, SquaredLoss) else 1.0)
             enough = lam / s_free if s_free > 0 else math.inf
             if vector:
-                blocks = _vector_cone_bounds(op, G, mu, cone_iters, floor=enough)[0]
+                blocks = _vector_cone_bounds(
+                    op, G, mu, cone_iters, floor=enough,
+                    gates=None if gates is None else gates[: op.p // 2])[0]
             else:
                 blocks = _cone_block_bounds(op, G, mu, cone_iters, enough)
         elif vector:

@@ -356,3 +356,59 @@ def test_nuclear_prox_matches_singular_value_thresholding(dtype, shape):
         assert torch.equal(out, got)
         exact = 2.0 * float(torch.linalg.svdvals(ref.transpose(0, 1)).sum())
         assert float(val) == pytest.approx(exact, rel=tol, abs=tol)
+
+
+def test_cone_support_bounds_match_cvxpy():
+    """Both bounds of the barrier method are valid and meet CVXPY's value (degenerate
+    cones included: g in the polar cone, value 0)."""
+    cp = pytest.importorskip("cvxpy")
+    from convexnn.certificates import _cone_support
+
+    g0 = torch.Generator().manual_seed(5)
+    X = torch.randn(30, 4, generator=g0, dtype=torch.float64)
+    A, G, gates, ref = [], [], [], []
+    for e in range(12):
+        gate = torch.randn(4, generator=g0, dtype=torch.float64)
+        Ae = torch.sign(X @ gate)[:, None] * X
+        ge = torch.randn(4, generator=g0, dtype=torch.float64)
+        if e % 4 == 0:  # inside the polar cone: -Aᵀμ
+            ge = -(Ae.T @ torch.rand(30, generator=g0, dtype=torch.float64))
+        u = cp.Variable(4)
+        prob = cp.Problem(cp.Maximize(ge.numpy() @ u), [Ae.numpy() @ u >= 0, cp.norm(u) <= 1])
+        prob.solve()
+        A.append(Ae), G.append(ge), gates.append(gate), ref.append(max(prob.value, 0.0))
+    up, lo = _cone_support(torch.stack(A), torch.stack(G), torch.stack(gates))
+    ref_t = torch.tensor(ref, dtype=torch.float64)
+    scale = torch.linalg.vector_norm(torch.stack(G), dim=1)
+    assert bool((up >= ref_t - 1e-7 * scale).all()) and bool((lo <= ref_t + 1e-7 * scale).all())
+    assert float(((up - lo) / scale).max()) < 1e-5
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_sphere_bound_is_valid_and_tight(seed):
+    """With the gates, the maximum over output directions is bounded by branch and bound:
+    above every sampled neuron's value, below the relaxed bound, and (for the pattern
+    that sets it) within the branch and bound's tolerance of a value it attains."""
+    from convexnn.certificates import _sphere_bounds
+
+    g, X_aug, Y, prob = _relu_three_class_program(seed, 14)
+    Z = torch.randn(14, 3, generator=g, dtype=torch.float64)
+    kw = dict(fit_bias=True, constrained=True, combine_outputs=True, cone_iters=500)
+    relaxed = dual_bound(prob.loss, Y, Z, prob.op, prob.lam, **kw).dual_norm
+    sphere = dual_bound(prob.loss, Y, Z, prob.op, prob.lam, gates=prob.gates, **kw).dual_norm
+    V = prob.loss.center(prob.loss.grad(Z, Y), Y)
+    U = torch.randn(400_000, 3, generator=g, dtype=torch.float64)
+    U = U / torch.linalg.vector_norm(U, dim=1, keepdim=True)
+    sampled = float(torch.linalg.vector_norm(torch.relu(X_aug @ U.T).T @ V, dim=1).max())
+    assert sampled * (1 - 1e-12) <= sphere <= relaxed
+    # every pattern by itself (no floor): the bound meets the best value found
+    half = prob.op.p // 2
+    G = prob.op.rmatvec(V)[:, :half]
+    bound, best, t = _sphere_bounds(X_aug, prob.op.D[:, :half] > 0, prob.gates[:half], G,
+                                    floor=0.0)
+    j = int(torch.argmax(bound))
+    assert float(bound[j]) == pytest.approx(sphere, rel=5e-3)
+    assert float(bound[j]) <= float(best[j]) * (1 + 5e-3)  # within its round budget
+    assert float(best.max()) <= sampled * (1 + 1e-2)  # best values are attained values
+    if seed == 2:  # where the relaxation is loose, the branch and bound is not
+        assert relaxed > 1.08 * sphere
