@@ -6,7 +6,6 @@ import hashlib
 import numpy as np
 import torch
 
-from convexnn import ConvexReLUClassifier
 from convexnn.utils import lstsq, to_tensor
 
 
