@@ -244,10 +244,6 @@ class DirectionalOperator(PatternOperator):
         P = self.preactivations(W)
         return self.outputs(P), P * (2 * self.D - 1)[:, None, :]
 
-    def restrict(self, blocks: torch.Tensor) -> DirectionalOperator:
-        """The operator over the pairs ``blocks`` (indices or a boolean mask)."""
-        return DirectionalOperator(self.X, self.D[:, blocks] > 0, self.T[blocks])
-
     def to_dense(self) -> torch.Tensor:
         r"""The explicit matrix of :math:`\mathrm{vec}(\mathcal A W)` (column-major
         outputs stacked: ``n · n_outputs`` × ``m d``)."""

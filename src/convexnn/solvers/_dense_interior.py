@@ -35,7 +35,7 @@ import math
 import torch
 
 from convexnn.solvers._apg import SolverResult
-from convexnn.solvers._primal_dual import _smoothed_norm
+from convexnn.solvers._primal_dual import _smoothed_norm, weighted_block_grams
 from convexnn.solvers._problem import ConvexProblem
 
 __all__ = ["dense_interior", "dense_newton_flops"]
@@ -131,6 +131,7 @@ def dense_interior(
     nu = max(abs(F), 1e-12) / (n_rows + 2 * m)
     z = nu / r
     eye = torch.eye(d, dtype=torch.float64, device=X.device)
+    gram: dict = {}  # the rows' outer products, formed once
     nv = m * d + (c if fb else 0)
     it, converged, gap_est = 0, False, math.inf
     for it in range(1, max_iter + 1):
@@ -145,7 +146,7 @@ def dense_interior(
         K[: m * d, : m * d] = torch.einsum("ank,anl->kl", J, HJ)
         Bd = (lam / ts)[:, None, None] * eye - (lam * lam / (ts * ts * sq))[:, None, None] * (
             W[:, :, None] * W[:, None, :])
-        Bd = Bd + torch.einsum("nj,nk,nl->jkl", z / r, X, X)
+        Bd = Bd + weighted_block_grams(X, z / r, gram)
         idx = torch.arange(m * d, device=X.device).reshape(m, d)
         K[idx[:, :, None], idx[:, None, :]] += Bd
         if fb:
