@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import torch
 
+from convexnn.utils import gram_components
+
 __all__ = ["DirectionalOperator", "PatternOperator", "dottest"]
 
 
@@ -132,10 +134,9 @@ class PatternOperator:
             R = B[idx, 0, :]
             L = torch.ones(idx.numel(), 1, dtype=B.dtype, device=B.device)
             return R.to(W.dtype), L.to(W.dtype), idx
-        _, U = torch.linalg.eigh(B @ B.transpose(1, 2))  # (p, c, c), orthonormal columns
         # W_j = Σ_k u_k (u_kᵀ W_j) exactly; the rows u_kᵀ W_j are products, so their norms
         # are accurate (the Gram's eigenvalues are not, below ε of the largest)
-        UB = U.transpose(1, 2) @ B  # (p, c, d): row k is u_kᵀ W_j
+        _, U, UB = gram_components(B)  # U (p, c, c); UB (p, c, d): row k is u_kᵀ W_j
         norms = torch.linalg.vector_norm(UB, dim=2)  # (p, c)
         top = norms.max(dim=1, keepdim=True).values
         keep = (norms > 10 * eps * top) & (top > 0)

@@ -32,6 +32,8 @@ from __future__ import annotations
 
 import torch
 
+from convexnn.utils import gram_components
+
 __all__ = ["GroupL2", "GroupNuclear", "Penalty", "block_spectral_norms", "penalty_for"]
 
 
@@ -157,13 +159,12 @@ class GroupNuclear(Penalty):
         B = _blocks(W).double()  # (p, c, d)
         tau = float(step) * self.lam
         wide = B.shape[1] <= B.shape[2]  # the Gram of the shorter side
-        G = B @ B.transpose(1, 2) if wide else B.transpose(1, 2) @ B
-        e, U = torch.linalg.eigh(G)
+        # B = Σ_k u_k (u_kᵀ B) (wide) or Σ_k (B u_k) u_kᵀ: M holds the components
+        e, U, M = gram_components(B, wide=wide)
         s = torch.sqrt(torch.clamp(e, min=0.0))
         f = torch.where(s > tau, (s - tau) / torch.where(s > 0, s, torch.ones_like(s)),
                         torch.zeros_like(s))
-        # B = Σ_k u_k (u_kᵀ B) (wide) or Σ_k (B u_k) u_kᵀ: scale each component by f_k
-        M = U.transpose(1, 2) @ B if wide else B @ U  # rows / columns: the components
+        # scale each component by f_k
         if wide:
             out = U @ (f[:, :, None] * M)
         else:

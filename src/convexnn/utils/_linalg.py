@@ -1,10 +1,10 @@
-"""Deterministic dense least squares."""
+"""Small dense linear algebra: deterministic least squares, Gram eigen-components."""
 
 from __future__ import annotations
 
 import torch
 
-__all__ = ["lstsq"]
+__all__ = ["gram_components", "lstsq"]
 
 
 def lstsq(A: torch.Tensor, B: torch.Tensor) -> torch.Tensor:
@@ -18,3 +18,22 @@ def lstsq(A: torch.Tensor, B: torch.Tensor) -> torch.Tensor:
     """
     driver = "gelsd" if A.device.type == "cpu" else None
     return torch.linalg.lstsq(A, B, driver=driver).solution
+
+
+def gram_components(B: torch.Tensor, *, wide: bool = True
+                    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    r"""Eigen-components of a batch of matrices from their small Gram matrices.
+
+    For each ``B_j`` (``B`` of shape (p, a, b)) with ``wide`` (use when a ≤ b):
+    :math:`B_j B_j^\top = U_j \operatorname{diag}(e_j) U_j^\top` and the components
+    :math:`M_j = U_j^\top B_j` (rows), so that :math:`B_j = U_j M_j` exactly; otherwise
+    :math:`B_j^\top B_j = U_j \operatorname{diag}(e_j) U_j^\top`, :math:`M_j = B_j U_j`
+    (columns), :math:`B_j = M_j U_j^\top`. Returns ``(e, U, M)``. The eigenvalues are the
+    squared singular values only down to about :math:`\sqrt{\varepsilon}` of the largest
+    (squaring blurs the rest); the components are products, so their norms stay accurate.
+    """
+    if wide:
+        e, U = torch.linalg.eigh(B @ B.transpose(1, 2))
+        return e, U, U.transpose(1, 2) @ B
+    e, U = torch.linalg.eigh(B.transpose(1, 2) @ B)
+    return e, U, B @ U
