@@ -221,7 +221,9 @@ def encode_targets(
     ``softmax``: integer class indices → one-hot.
     """
     if loss == "softmax":
-        yi = torch.as_tensor(np.asarray(y), device=device).long().reshape(-1)
+        yt = (y.detach().to(device) if isinstance(y, torch.Tensor)
+              else torch.as_tensor(np.asarray(y), device=device))
+        yi = yt.long().reshape(-1)
         k = n_classes if n_classes is not None else int(yi.max().item()) + 1
         return torch.nn.functional.one_hot(yi, k).to(dtype)
     yt = to_tensor(y, dtype=dtype, device=device)

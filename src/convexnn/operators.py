@@ -57,6 +57,12 @@ class PatternOperator:
         self.n_matvec = 0
         self.n_rmatvec = 0
 
+    def to(self, dtype: torch.dtype) -> PatternOperator:
+        """The same operator with ``X`` (and its factors) in ``dtype``."""
+        if dtype == self.X.dtype:
+            return self
+        return PatternOperator(self.X.to(dtype), self.D > 0, self.sign, self.c)
+
     @property
     def shape_in(self) -> tuple[int, int, int]:
         return (self.c, self.p, int(self.X.shape[1]))
@@ -219,6 +225,11 @@ class DirectionalOperator(PatternOperator):
             raise ValueError("directions: every row must be nonzero")
         self.T = T / norms
         self.n_outputs = int(T.shape[1])
+
+    def to(self, dtype: torch.dtype) -> DirectionalOperator:
+        if dtype == self.X.dtype:
+            return self
+        return DirectionalOperator(self.X.to(dtype), self.D > 0, self.T)
 
     @property
     def shape_out(self) -> tuple[int, int]:

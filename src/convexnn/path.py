@@ -87,7 +87,8 @@ def lam_max(
     elif isinstance(patterns, (int, np.integer)):
         ps = sample_patterns(X_aug, int(patterns), generator=gen)
     else:
-        G = to_tensor(np.asarray(patterns), dtype=dt, device=dev)
+        G = to_tensor(patterns if isinstance(patterns, torch.Tensor) else np.asarray(patterns),
+                      dtype=dt, device=dev)
         if fit_intercept and G.shape[1] == X_aug.shape[1] - 1:
             G = torch.cat([G, torch.zeros(G.shape[0], 1, dtype=dt, device=dev)], 1)
         ps = patterns_from_gates(X_aug, G)

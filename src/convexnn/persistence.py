@@ -46,6 +46,15 @@ __all__ = ["FORMAT_NAME", "FORMAT_VERSION", "SavedModel", "load", "read_model", 
 
 logger = logging.getLogger(__name__)
 
+
+def _host_array(v: Any) -> np.ndarray:
+    """An array-like, or a torch tensor on any device, as a NumPy array."""
+    import torch
+
+    if isinstance(v, torch.Tensor):
+        return v.detach().cpu().numpy()
+    return np.asarray(v)
+
 #: Identifies a convexnn model file.
 FORMAT_NAME = "convexnn-model"
 #: The version written; files with a larger version are refused.
@@ -276,7 +285,7 @@ def save(
             encoded_params[key] = None
     state_json = state_enc.encode(dict(state), "the fitted state")
     extra_json = {
-        str(k): extra_enc.encode(np.asarray(v), f"array {k!r}") for k, v in (arrays or {}).items()
+        str(k): extra_enc.encode(_host_array(v), f"array {k!r}") for k, v in (arrays or {}).items()
     }
     try:
         user_meta = json.loads(json.dumps(dict(metadata or {}), allow_nan=False))

@@ -340,8 +340,8 @@ def _blocks_in(cv: Any, ps: PatternSet, relu: bool) -> torch.Tensor:
     patterns): each neuron's block goes to its pattern's index (ReLU: ``u`` blocks for
     positive output signs, ``v`` blocks for negative ones)."""
     cW, cmasks, csigns = cv.W, cv.masks, cv.signs
-    keys = {tuple(h.tolist()): j for j, h in enumerate(_column_hash(ps.masks))}
-    idx = [keys.get(tuple(h.tolist()), -1) for h in _column_hash(cmasks)]
+    keys = {tuple(h): j for j, h in enumerate(_column_hash(ps.masks).cpu().tolist())}
+    idx = [keys.get(tuple(h), -1) for h in _column_hash(cmasks).cpu().tolist()]
     p = ps.n_patterns
     c, _, d = cW.shape
     W = torch.zeros(c, 2 * p if relu else p, d, dtype=cW.dtype, device=cW.device)

@@ -114,6 +114,24 @@ def test_dense_interior_reaches_cvxpy_optimum(loss, fit_bias, seed):
     assert problem.objective(res.W, res.b) == pytest.approx(ref, rel=1e-6)
 
 
+@pytest.mark.parametrize("loss", [SquaredLoss(), SoftmaxLoss()], ids=["squared", "softmax"])
+def test_dense_interior_computes_in_float64_for_float32_data(loss, device):
+    """float32 data (and any device): the barrier method computes in float64, reaches
+    the float64 solve's optimum in as many steps, and returns the data's dtype and device."""
+    p64 = _directional_problem(2, loss, True)
+    op = p64.op
+    op32 = DirectionalOperator(op.X.float().to(device), (op.D > 0).to(device),
+                               op.T.float().to(device))
+    p32 = ConvexProblem(op32, p64.Y.float().to(device), loss, GroupL2(0.01), fit_bias=True,
+                        constrained=True, gates=p64.gates.float().to(device))
+    ref = dense_interior(p64)
+    res = dense_interior(p32)
+    assert res.converged and res.W.dtype == torch.float32 and res.W.device == op32.X.device
+    assert res.n_iter <= ref.n_iter + 2
+    assert p64.objective(res.W.double().cpu(), res.b.double().cpu()) == pytest.approx(
+        p64.objective(ref.W, ref.b), rel=1e-6)
+
+
 def test_dense_interior_needs_interior_gates():
     problem = _directional_problem(0, SquaredLoss(), False)
     problem.gates = -problem.gates

@@ -97,6 +97,8 @@ class BaseConvexNetwork(BaseEstimator):
         pat = self.patterns
         if isinstance(pat, str) or isinstance(pat, Integral):
             return pat if isinstance(pat, str) else int(pat)
+        if isinstance(pat, torch.Tensor):
+            pat = pat.detach().cpu().numpy()
         G = np.asarray(pat, dtype=np.float64)
         ok_cols = {n_features, n_features + 1} if self.fit_intercept else {n_features}
         if G.ndim != 2 or G.shape[1] not in ok_cols or G.shape[0] < 1:

@@ -49,12 +49,20 @@ class PatternSet:
 
 
 def _column_hash(masks: torch.Tensor) -> torch.Tensor:
-    """Two independent float64 random projections of each boolean column."""
+    """Two independent random projections of each boolean column, exact in float64.
+
+    The weights are random integers below :math:`2^{53}/n`, so every sum of them is an
+    integer below :math:`2^{53}` and is computed exactly whatever the order of the sum:
+    the hash of a column is the same in any matrix product that contains it (cuBLAS
+    splits the n-term sums by the product's shape; real-valued weights then differed
+    in their last bits between a pattern set and a network's own masks).
+    """
     n = masks.shape[0]
     gen = torch.Generator(device=masks.device)
     gen.manual_seed(20240607)
-    r = torch.rand(n, 2, generator=gen, device=masks.device, dtype=torch.float64) + 0.5
-    return masks.to(torch.float64).T @ r  # (p, 2)
+    high = max(2, 2**53 // max(n, 1))
+    r = torch.randint(1, high, (n, 2), generator=gen, device=masks.device)
+    return masks.to(torch.float64).T @ r.to(torch.float64)  # (p, 2)
 
 
 def dedup_columns(masks: torch.Tensor) -> torch.Tensor:

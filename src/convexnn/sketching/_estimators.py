@@ -39,6 +39,14 @@ from convexnn.utils import resolve_device, resolve_dtype
 __all__ = ["SketchedLinearRegression", "SketchedRidge", "SketchedLogisticRegression"]
 
 
+def _host(a: Any) -> Any:
+    """A dense torch tensor (on any device) as a NumPy array, for scikit-learn's checks;
+    anything else unchanged."""
+    if isinstance(a, torch.Tensor) and a.layout == torch.strided:
+        return a.detach().cpu().numpy()
+    return a
+
+
 def _to_torch(x: Any, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
     if hasattr(x, "tocoo"):
         coo = x.tocoo()
@@ -70,6 +78,8 @@ class _SketchedLeastSquares(RegressorMixin, BaseEstimator):
         self
         """
         owner = type(self).__name__
+        dev = resolve_device(self.device, X, owner=owner)  # device=None: where X is
+        X, y = _host(X), _host(y)
         X, y = validate_data(self, X, y, accept_sparse=["csr", "csc", "coo"], y_numeric=True,
                              multi_output=True, dtype=[np.float64, np.float32])
         method = check_choice(self.method, "method", owner, METHODS)
@@ -77,7 +87,6 @@ class _SketchedLeastSquares(RegressorMixin, BaseEstimator):
         tol = _check_tol(self.tol, owner)
         max_iter = _check_max_iter(self.max_iter, owner)
         alpha = self._alpha()
-        dev = resolve_device(self.device, None, owner=owner)
         dt = resolve_dtype(self.dtype, X, owner=owner)
         n, d = X.shape
         sketch_size = check_sketch_size(self.sketch_size, n, d, alpha, owner)
@@ -124,7 +133,7 @@ class _SketchedLeastSquares(RegressorMixin, BaseEstimator):
         ndarray of shape (n_samples,) or (n_samples, n_targets)
         """
         check_is_fitted(self)
-        X = validate_data(self, X, accept_sparse=["csr", "csc", "coo"], reset=False)
+        X = validate_data(self, _host(X), accept_sparse=["csr", "csc", "coo"], reset=False)
         return np.asarray(X @ np.asarray(self.coef_).T) + self.intercept_
 
     def __sklearn_tags__(self):
@@ -378,7 +387,8 @@ class SketchedLogisticRegression(ClassifierMixin, BaseEstimator):
         self
         """
         owner = type(self).__name__
-        X, y = validate_data(self, X, y, dtype=[np.float64, np.float32])
+        dev = resolve_device(self.device, X, owner=owner)  # device=None: where X is
+        X, y = validate_data(self, _host(X), _host(y), dtype=[np.float64, np.float32])
         check_classification_targets(y)
         self._validate_params()
         self.classes_ = np.unique(y)
@@ -387,7 +397,6 @@ class SketchedLogisticRegression(ClassifierMixin, BaseEstimator):
                 f"{owner} needs samples of at least 2 classes in the data; got only one "
                 f"class: {self.classes_[0]!r}."
             )
-        dev = resolve_device(self.device, None, owner=owner)
         dt = resolve_dtype(self.dtype, X, owner=owner)
         rs = check_random_state(self.random_state)
         xt = numpy_to_tensor(np.asarray(X)).to(device=dev, dtype=dt)
@@ -420,7 +429,7 @@ class SketchedLogisticRegression(ClassifierMixin, BaseEstimator):
     def decision_function(self, X: Any) -> np.ndarray:
         """Signed distance ``X wᵀ + c``: shape (n,) for two classes, (n, n_classes) else."""
         check_is_fitted(self)
-        X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
+        X = validate_data(self, _host(X), reset=False, dtype=[np.float64, np.float32])
         scores = X @ self.coef_.T + self.intercept_
         return scores[:, 0] if scores.shape[1] == 1 else scores
 

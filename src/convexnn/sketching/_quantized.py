@@ -94,7 +94,8 @@ def hamming_fraction(c1: Any, c2: Any) -> Any:
     against many by broadcasting).
     """
     if isinstance(c1, torch.Tensor) or isinstance(c2, torch.Tensor):
-        a, b = torch.as_tensor(c1), torch.as_tensor(c2)
+        dev = (c1 if isinstance(c1, torch.Tensor) else c2).device
+        a, b = torch.as_tensor(c1, device=dev), torch.as_tensor(c2, device=dev)
         return (a != b).to(torch.float64).mean(-1)
     return np.mean(np.asarray(c1) != np.asarray(c2), axis=-1)
 

@@ -103,7 +103,7 @@ class StreamingSketch:
                     f"Every block of the stream must have {tuple(self._acc.shape[1:])} "
                     f"column(s). Got a block of shape {tuple(block.shape)} instead."
                 )
-            self._acc += part_t.to(self._acc.dtype)
+            self._acc += part_t.to(device=self._acc.device, dtype=self._acc.dtype)
         if offset is None:
             self.rows_seen += length
         return self

@@ -95,14 +95,15 @@ def dense_interior(
     if problem.gates is None:
         raise ValueError("dense_interior needs interior directions (problem.gates)")
     dtype = op.X.dtype
-    X = op.X.double()
+    op = op.to(torch.float64)  # every product in float64, whatever the data's dtype
+    X = op.X
     n, d = X.shape
     m = op.c * op.p
     c = op.shape_out[1]
     S = (2 * op.D - 1).double()  # (n, m)
     Y = problem.Y.double()
     lam, loss, fb = problem.lam, problem.loss, problem.fit_bias
-    J = op.to_dense().double().reshape(c, n, m * d)  # rows (output, sample)
+    J = op.to_dense().reshape(c, n, m * d)  # rows (output, sample)
     G = problem.gates.double()
     G = G / torch.linalg.vector_norm(G, dim=1, keepdim=True).clamp_min(1e-300)
     if not bool(((S * (X @ G.T)) > 0).all()):
@@ -117,7 +118,7 @@ def dense_interior(
 
     def outputs(W: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         P = X @ W.T  # (n, m)
-        return op.outputs(P[:, None, :].to(op.X.dtype)).double() + b, S * P
+        return op.outputs(P[:, None, :]) + b, S * P
 
     def merit(Z: torch.Tensor, W: torch.Tensor, r: torch.Tensor, nu: float) -> float:
         logs = float(torch.log(r).sum())
@@ -138,7 +139,7 @@ def dense_interior(
         Vg = loss.grad(Z, Y)  # (n, c)
         H = loss.hessian(Z, Y)  # (n, c, c)
         _, ts, sq = _smoothed_norm(W, lam, nu)
-        coef = op.output_coefficients(Vg.to(op.X.dtype)).double()[:, 0, :] - nu * S / r
+        coef = op.output_coefficients(Vg)[:, 0, :] - nu * S / r
         gW = coef.T @ X + lam * W / ts[:, None]
         g = torch.cat([gW.reshape(-1), Vg.sum(0)]) if fb else gW.reshape(-1)
         HJ = torch.einsum("nab,bnk->ank", H, J)  # (c, n, md)
@@ -167,7 +168,7 @@ def dense_interior(
         db = step[m * d:] if fb else torch.zeros_like(b)
         dP = X @ dW.T
         dr = S * dP
-        dZ = op.outputs(dP[:, None, :].to(op.X.dtype)).double() + db
+        dZ = op.outputs(dP[:, None, :]) + db
         alpha = 1.0
         q = float((dr / r).min())
         if q < 0:

@@ -14,10 +14,13 @@ def lstsq(A: torch.Tensor, B: torch.Tensor) -> torch.Tensor:
     different last bits from call to call for the same inputs (MKL; 19 distinct results
     in 30 calls on a 50 × 50 system, and on rank-deficient systems — the softmax output
     bias, whose Hessian has the null vector 1 — a different null-space component),
-    which made fits differ from run to run. CUDA has only ``gels``.
+    which made fits differ from run to run. CUDA has only ``gels`` (QR without pivoting:
+    no rank check, so a singular system gives inf/NaN): off the CPU the (small) system is
+    solved there and the solution moved back.
     """
-    driver = "gelsd" if A.device.type == "cpu" else None
-    return torch.linalg.lstsq(A, B, driver=driver).solution
+    if A.device.type == "cpu":
+        return torch.linalg.lstsq(A, B, driver="gelsd").solution
+    return torch.linalg.lstsq(A.cpu(), B.cpu(), driver="gelsd").solution.to(A.device)
 
 
 def gram_components(B: torch.Tensor, *, wide: bool = True
