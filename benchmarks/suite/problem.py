@@ -32,6 +32,7 @@ __all__ = [
     "Problem",
     "gated_lam_max",
     "gated_network_objective",
+    "fold_hidden_bias",
     "make_gates",
     "prepare",
     "rebalance",
@@ -57,6 +58,17 @@ class Problem:
     lam_label: str = ""
     n_classes: int = 1
     info: dict[str, Any] = field(default_factory=dict)
+    #: the network may have an unregularized output bias (SPEC §1's optional ``b``); the
+    #: last column of ``X`` is then the constant one (the hidden biases, regularized)
+    output_bias: bool = False
+
+    @property
+    def X_without_bias_column(self) -> np.ndarray:
+        """``X`` without its constant last column, for solvers that append it themselves
+        (``fit_intercept=True``) and fit the output bias with it."""
+        if not np.all(self.X[:, -1] == 1.0):
+            raise ValueError(f"problem {self.key}: the last column of X is not constant")
+        return np.ascontiguousarray(self.X[:, :-1])
 
     @property
     def n(self) -> int:
@@ -113,6 +125,7 @@ def prepare(
     bias_column: bool = True,
     seed: int = 0,
     center_labels: bool = False,
+    output_bias: bool = False,
 ) -> Problem:
     """Split, subsample, standardize, encode the targets and draw the shared gates.
 
@@ -121,8 +134,12 @@ def prepare(
     Regression targets are standardized; binary labels become ±1; for a squared loss
     on a multiclass set the largest class is taken against the rest (±1);
     ``center_labels`` then subtracts the training mean of those ±1 labels (their signs are
-    unchanged), so that an output bias — fitted by scikit-learn only — gains little.
+    unchanged), so that an output bias gains little. ``output_bias`` (needs
+    ``bias_column``) lets every solver that can fit an unregularized output bias do so,
+    as scikit-learn's MLP always does.
     """
+    if output_bias and not bias_column:
+        raise ValueError("prepare: output_bias needs bias_column=True")
     rng = np.random.default_rng(seed)
     X = np.asarray(X, dtype=np.float64)
     y = np.asarray(y)
@@ -185,7 +202,18 @@ def prepare(
         lam_label=label,
         n_classes=n_classes,
         info={"classes": None if classes is None else list(map(str, classes))},
+        output_bias=output_bias,
     )
+
+
+def fold_hidden_bias(W1: np.ndarray, b1: np.ndarray, b2: np.ndarray
+                     ) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """A network fitted on ``X`` without its constant column (hidden biases ``b1``,
+    output bias ``b2``) in the problem's layout: ``b1`` becomes the constant column's row
+    of ``W1`` (the same function and the same SPEC §1 penalty); returns ``(W1 with that
+    row, zero hidden intercepts)`` and ``[0, b2]`` as ``coefs``-style lists."""
+    W1 = np.vstack([np.asarray(W1, dtype=np.float64), np.asarray(b1, dtype=np.float64)[None]])
+    return [W1], [np.zeros(W1.shape[1]), np.asarray(b2, dtype=np.float64).reshape(-1)]
 
 
 def _dual_start(y: np.ndarray, loss: str, n_classes: int) -> np.ndarray:

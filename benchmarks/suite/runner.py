@@ -47,7 +47,8 @@ def _load_problem(spec: ProblemSpec, seed: int = 0) -> Problem:
     X, y, task = load(spec.dataset)
     return prepare(spec.dataset, X, y, task, kind=spec.kind, loss=spec.loss, lam=spec.lam,
                    lam_fraction=spec.lam_fraction, n_gates=spec.n_gates, max_n=spec.max_n,
-                   seed=seed, center_labels=spec.center_labels)
+                   seed=seed, center_labels=spec.center_labels,
+                   output_bias=spec.output_bias)
 
 
 def _base_row(exp: str, problem: Problem, solver: str, device: str, rep: int) -> dict:

@@ -159,3 +159,43 @@ def test_convexnn_trace_records_its_rounds_with_network_objectives():
     vals = [o for _, o in out.trace]
     assert min(vals) >= final * (1 - 1e-8)
     assert vals[0] >= vals[-1] - 1e-12  # the seed's network, then better rounds
+
+
+@pytest.mark.parametrize("which", ["convexnn_fixed", "convexnn_grow", "adam"])
+def test_output_bias_problems_give_every_solver_the_bias(which):
+    """With ``output_bias`` the convexnn and torch adapters fit an unregularized output
+    bias (as scikit-learn does): the returned network has one, its hidden biases are folded
+    into the constant column's row, and the suite's score equals the solver's own value."""
+    from benchmarks.suite.solvers.convexnn_solver import ConvexnnSolver
+    from benchmarks.suite.solvers.torch_solver import TorchSolver
+
+    X, y = planted_teacher(80, d=3, seed=2)
+    y = y + 3.0  # an offset that only an output bias fits for free
+    prob = prepare("t", X, y, "regression", kind="relu", loss="squared", lam=1e-2,
+                   n_gates=12, seed=0, output_bias=True)
+    prob.y = prob.y + 3.0  # (prepare standardizes y)
+    if which == "adam":
+        out = TorchSolver("adam", n_seeds=1, lrs=(1e-2,), max_epochs=1500).run(
+            prob, seed=0, device="cpu", context={"width": 8})
+        own = out.trace[-1][1]
+    else:
+        solver = (ConvexnnSolver("relu", grow=True, seed_epochs=300) if which.endswith("grow")
+                  else ConvexnnSolver("relu"))
+        out = solver.run(prob, seed=0, device="cpu", context={})
+        own = out.extra["reported_objective"]
+    W1, W2 = out.coefs
+    assert W1.shape[0] == prob.d and out.intercepts is not None
+    np.testing.assert_array_equal(out.intercepts[0], 0.0)
+    b2 = float(out.intercepts[1][0])
+    # the convex optimum puts the offset in the free bias; Adam's hidden biases share it
+    assert abs(b2 - 3.0) < 1.0 if which != "adam" else b2 > 0.3
+    if which == "adam":  # the suite's score rebalances the layers (never raises it)
+        assert score(prob, out.coefs, out.intercepts) <= own * (1 + 1e-12)
+    else:  # convexnn's networks are balanced already
+        assert score(prob, out.coefs, out.intercepts) == pytest.approx(own, rel=1e-9)
+    with pytest.raises(ValueError, match="needs bias_column"):
+        prepare("t", X, y, "regression", kind="relu", loss="squared", lam=1e-2, n_gates=12,
+                bias_column=False, output_bias=True)
+    prob.X = prob.X[:, ::-1]
+    with pytest.raises(ValueError, match="not constant"):
+        _ = prob.X_without_bias_column

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.suite.problem import Problem
+from benchmarks.suite.problem import Problem, fold_hidden_bias
 from benchmarks.suite.solvers.base import Solver, SolverOutput, SolverSkipped
 
 __all__ = ["ConvexnnSolver", "estimator_for"]
@@ -60,8 +60,12 @@ class ConvexnnSolver(Solver):
         # as a user runs it, from as many gates of its own and column generation (it does
         # not grow from user-given gates).
         patterns: Any = problem.gates.T.copy() if not self.grow else problem.n_patterns
+        # an output bias: the estimator appends the constant column itself (the gates,
+        # rows over X with that column, are then of its accepted (n_gates, d + 1) shape)
+        bias = problem.output_bias and problem.kind == "relu"
+        X = problem.X_without_bias_column if bias else problem.X
         params: dict[str, Any] = dict(
-            lam=problem.lam, patterns=patterns, fit_intercept=False, tol=self.tol,
+            lam=problem.lam, patterns=patterns, fit_intercept=bias, tol=self.tol,
             random_state=seed, device=device, dtype="float64" if device == "cpu" else None,
         )
         params["grow"] = self.grow
@@ -71,14 +75,19 @@ class ConvexnnSolver(Solver):
         if problem.loss == "logistic":
             y = np.where(y > 0, 1, -1)
         t0 = time.perf_counter()
-        est.fit(problem.X, y)
+        est.fit(X, y)
         elapsed = time.perf_counter() - t0
         cert = getattr(est, "certificate_", None)
         W1, W2 = (np.asarray(c, dtype=np.float64) for c in est.coefs_)
+        intercepts = None
+        if bias:
+            (W1,), intercepts = fold_hidden_bias(W1, est.intercepts_[0], est.intercepts_[1])
         if problem.loss == "logistic" and W2.shape[1] == 1:
             classes = list(getattr(est, "classes_", [-1, 1]))
             if float(classes[-1]) < 0:  # pragma: no cover - classes_ are sorted
                 W2 = -W2
+                if intercepts is not None:
+                    intercepts[1] = -intercepts[1]
         gates = _gates_of(est) if problem.kind == "gated" else None
         if problem.kind == "gated" and gates is None:
             raise SolverSkipped("the gated estimator exposes no gates_ attribute")
@@ -102,7 +111,7 @@ class ConvexnnSolver(Solver):
             matvecs = float(hist[-1]["matvecs"])
         return SolverOutput(
             coefs=[W1, W2],
-            intercepts=None,
+            intercepts=intercepts,
             gates=gates,
             time=elapsed,
             n_iter=float(getattr(est, "n_iter_", np.nan)),

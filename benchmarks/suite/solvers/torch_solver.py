@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.suite.problem import Problem
+from benchmarks.suite.problem import Problem, fold_hidden_bias
 from benchmarks.suite.solvers.base import Solver, SolverOutput
 
 __all__ = ["TorchSolver"]
@@ -47,6 +47,9 @@ class TorchSolver(Solver):
         from convexnn.nonconvex import train_network
 
         width = int(context.get("width") or max(2 * problem.n_patterns, 1))
+        # an output bias: the hidden biases (regularized) replace the constant column
+        bias = problem.output_bias and problem.kind == "relu"
+        X = problem.X_without_bias_column if bias else problem.X
         best = None
         trace: list[tuple[float, float]] = []
         offset, best_val, epochs = 0.0, np.inf, 0
@@ -54,8 +57,8 @@ class TorchSolver(Solver):
         for lr in self.lrs:
             for s in range(self.n_seeds):
                 res = train_network(
-                    problem.X, problem.y, n_neurons=width, lam=problem.lam, loss=problem.loss,
-                    fit_intercept=False, optimizer=self.optimizer, lr=lr,
+                    X, problem.y, n_neurons=width, lam=problem.lam, loss=problem.loss,
+                    fit_intercept=bias, optimizer=self.optimizer, lr=lr,
                     max_epochs=self.max_epochs, time_limit=self.time_limit,
                     random_state=1000 * seed + s, device=device, dtype="float64"
                     if device == "cpu" else "float32",
@@ -70,8 +73,11 @@ class TorchSolver(Solver):
         elapsed = time.perf_counter() - t0
         assert best is not None
         res, lr, s = best
+        coefs, intercepts = [np.asarray(c) for c in res.coefs], None
+        if bias:
+            (coefs[0],), intercepts = fold_hidden_bias(coefs[0], *res.intercepts)
         return SolverOutput(
-            coefs=[np.asarray(c) for c in res.coefs], intercepts=None, time=elapsed,
+            coefs=coefs, intercepts=intercepts, time=elapsed,
             n_iter=float(epochs), trace=trace,
             extra={"best_lr": lr, "best_seed": s, "runs": self.n_seeds * len(self.lrs),
                    "width": width},
