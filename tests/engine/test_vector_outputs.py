@@ -300,8 +300,8 @@ def test_lazy_vector_cone_bounds_give_the_maximum_of_refining_every_pattern(seed
     fewer patterns refined, and every bound stays above sampled neurons' values."""
     from convexnn.certificates import _vector_cone_bounds
 
-    g, X_aug, Y, prob = _relu_three_class_program(seed, 40)
-    Z = 0.3 * torch.randn(40, 3, generator=g, dtype=torch.float64)
+    g, X_aug, Y, prob = _relu_three_class_program(seed, 30)
+    Z = 0.3 * torch.randn(30, 3, generator=g, dtype=torch.float64)
     V = prob.loss.center(prob.loss.grad(Z, Y), Y)
     G = prob.op.rmatvec(V)
     half = prob.op.p // 2
