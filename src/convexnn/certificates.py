@@ -235,7 +235,8 @@ def _split_spectral_bounds(X: torch.Tensor, masks: torch.Tensor, M: torch.Tensor
         L[act], best[act] = L_prev, ba
         # a pattern at or below the floor cannot matter to the caller: it stops (each
         # pattern's iterates are its own, so the bounds above the floor do not depend
-        # on which patterns share the batch)
+        # on which patterns share the batch — unless an iterate turns non-finite, which
+        # stops the whole batch with the valid bounds found so far)
         active = best > floor
     return best
 
