@@ -11,9 +11,10 @@ import pytest
 from benchmarks.run import main
 from benchmarks.suite.runner import COLUMNS, TOL
 
-# Runs in CI (issue 4: "the suite's own tests run the --quick mode in CI"): about 2 min
-# on 2 cores (session 15: 140 s with one thread beside two other jobs). It was opt-in
-# while convexnn's ReLU interior point alone took > 15 min on these problems.
+# Runs in CI (issue 4: "the suite's own tests run the --quick mode in CI"): about 1 min
+# on 2 cores since session 17 made the quick problems smaller (session 15: 140 s with one
+# thread beside two other jobs). It was opt-in while convexnn's ReLU interior point alone
+# took > 15 min on these problems.
 
 
 @pytest.fixture(scope="module")
