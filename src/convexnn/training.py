@@ -410,12 +410,20 @@ def _directional(net: Network, X: torch.Tensor, X_aug: torch.Tensor, Y: torch.Te
 
 def _score(net: Network, X: torch.Tensor, Y: torch.Tensor, loss: Loss, lam: float,
            fit_intercept: bool) -> tuple[torch.Tensor, float]:
-    """Outputs and SPEC §1 objective of a recovered network."""
-    Z = network_outputs(net, X, fit_intercept)
+    """Outputs and SPEC §1 objective of a recovered network, both in float64 (of the
+    network as it is, in its own dtype: a float32 fit's objective and certificate are
+    those of its float32 weights, evaluated without float32 round-off)."""
+    net = _float64(net)
+    Z = network_outputs(net, X.double(), fit_intercept)
     reg = (net.W1**2).sum() + (net.W2**2).sum()
     if fit_intercept:
         reg = reg + (net.b1**2).sum()
-    return Z, float(loss.value(Z, Y) + 0.5 * lam * reg)
+    return Z, float(loss.value(Z, Y.double()) + 0.5 * lam * reg)
+
+
+def _float64(net: Network) -> Network:
+    return Network(net.W1.double(), net.b1.double(), net.W2.double(), net.b2.double(),
+                   None if net.gates is None else net.gates.double())
 
 
 def network_outputs(net: Network, X: torch.Tensor, fit_intercept: bool) -> torch.Tensor:
@@ -487,6 +495,7 @@ def fit_convex_network(
     mu_prev: torch.Tensor | None = None
     converged = interrupted = False
     res: SolverResult | None = None
+    sol64: tuple[torch.Tensor, torch.Tensor] | None = None  # float32 fits: see below
     problem: ConvexProblem | None = None
 
     def report(rec: dict[str, Any]) -> None:
@@ -609,6 +618,7 @@ def fit_convex_network(
                 callback=lambda r, g=grow_round: report(dict(r, phase="solve", grow_round=g)),
             )
             W, b = res.W, res.b
+            sol64 = (res.extra["W64"], res.extra["b64"]) if "W64" in res.extra else None
             mu_prev = res.extra.get("mu")
             total_iter += res.n_iter
             converged = res.converged
@@ -635,15 +645,20 @@ def fit_convex_network(
                     final = True
                     continue
                 break
-            Z = problem.op.matvec(W) + b
-            V = loss.grad(Z, Y)
+            # the pricing runs in float64 (for float32 data too: the dual values 𝒜ᵀV
+            # cancel to the size of λ), at the float64 solution where there is one
+            W64, b64 = sol64 if sol64 is not None else (W.double(), b.double())
+            X64 = X_aug.double()
+            Z = problem.op.to(torch.float64).matvec(W64) + b64
+            V = loss.grad(Z, Y.double())
             if fit_intercept:
-                V = loss.center(V, Y)
+                V = loss.center(V, Y.double())
             active = torch.linalg.vector_norm(W, dim=-1).amax(dim=0) > 0
-            starts = problem.gates[active] if problem.gates is not None else None
-            new_g, vals = find_violating_gates(X_aug, V, lam, gated=not relu,
+            starts = problem.gates[active].double() if problem.gates is not None else None
+            new_g, vals = find_violating_gates(X64, V, lam, gated=not relu,
                                                vector=problem.penalty.couples_outputs,
                                                generator=generator, extra_starts=starts)
+            new_g = new_g.to(X_aug.dtype)
             added = 0
             if new_g.shape[0]:
                 new_ps = patterns_from_gates(X_aug, new_g, source="grown", dedup=False)
@@ -695,6 +710,12 @@ def fit_convex_network(
     Z_net, objective = _score(net, X, Y, loss, lam, fit_intercept)
     # every dual point gives a valid lower bound; the best one is kept
     Z_dual: list[tuple[torch.Tensor, torch.Tensor | None]] = [(Z_net, mu_fit)]
+    if sol64 is not None and sol64[0].shape == W.shape:
+        # a float32 fit: the float64 solution its weights were rounded from. Its dual point
+        # is the accurate one (a float32 gated fit of diabetes, λ = 1e-3: rounding the
+        # weights moved the bound from its own gradient by ~1e-5 relative, the objective
+        # by ~1e-14)
+        Z_dual.append((problem.op.to(torch.float64).matvec(sol64[0]) + sol64[1], mu_fit))
     ipm_point = res.extra.get("ipm_point")
     if ipm_point is not None and ipm_point[1].shape[2] == problem.op.p:
         # the interior point before support polishing
@@ -743,6 +764,8 @@ def fit_convex_network(
                 history.append({"phase": "seed_kept", "primal": obj_seed,
                                 "convex_primal": objective, "time": time.perf_counter() - t0})
             net, objective, Z_net = seed_net, obj_seed, Z_seed
+    # progress: the bound can take a while (multiclass ReLU: seconds to a minute)
+    report({"phase": "certificate", "primal": objective, "dual_points": len(Z_dual)})
     lower = -math.inf
     for Z, mu in Z_dual:  # the convex solution's dual point first (usually the tightest)
         lower = max(lower, dual_bound(
@@ -755,6 +778,7 @@ def fit_convex_network(
     viol = problem.max_violation(W) if relu else 0.0
     cert = make_certificate(objective, lower, exact=exact, max_violation=viol,
                             n_patterns=ps.n_patterns)
+    report({"phase": "certified", "primal": objective, "lower_bound": lower})
     converged = converged or cert.rel_gap <= tol  # the returned network meets tol
     if not converged and skip_convex and not interrupted:
         how = {
@@ -770,9 +794,16 @@ def fit_convex_network(
             f"{cert.rel_gap:.2e} ({cert.scope}), above tol={tol:g}. The gated estimators "
             "solve their exact vector-output program.", ConvergenceWarning, stacklevel=3)
     elif not converged and not interrupted:
+        hint = "raise max_iter or tol."
+        if X.dtype != torch.float64:
+            # first-order solves iterate in the data's dtype: iris / wine, gated, 3 classes,
+            # λ = 1e-3 end near 2e-5 – 6e-5 in float32 (float64: 1e-6; s17 logs)
+            hint = ("raise max_iter or tol, or fit float64 data (dtype='float64'): in "
+                    f"{str(X.dtype).replace('torch.', '')} the first-order solvers reach "
+                    "relative gaps of only ~1e-5 to 1e-4 at small lam.")
         warnings.warn(
             f"The solver stopped after {total_iter} iterations (max_iter={max_iter}) with a "
-            f"relative duality gap of {cert.rel_gap:.2e} above tol={tol:g}; raise max_iter "
-            "or tol.", ConvergenceWarning, stacklevel=3)
+            f"relative duality gap of {cert.rel_gap:.2e} above tol={tol:g}; {hint}",
+            ConvergenceWarning, stacklevel=3)
     return FitResult(net, W, b, ps, cert, objective, total_iter, converged, interrupted,
                      history)

@@ -9,6 +9,7 @@ Stops when the relative duality gap of :func:`convexnn.certificates.dual_bound`
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import torch
@@ -71,9 +72,16 @@ def fista(
     n = problem.op.X.shape[0]
     L0 = problem.loss.lipschitz(n) * _op_norm_sq_estimate(problem)
     last: dict[str, float] = {}
+    # the gap is evaluated in float64 (certificates are): in float32 the cancelling sums
+    # 𝒜ᵀV lose ~eps·Σ|x v| / λ and the test stopped or ran on round-off
+    check = problem if problem.op.X.dtype == torch.float64 else replace(
+        problem, op=problem.op.to(torch.float64), Y=problem.Y.double())
 
     def stop(k: int, W: torch.Tensor, b: torch.Tensor, Z: torch.Tensor) -> bool:
-        primal, lb, rel = relative_gap(problem, W, b, Z)
+        if check is not problem:
+            W, b = W.double(), b.double()
+            Z = check.op.matvec(W)
+        primal, lb, rel = relative_gap(check, W, b, Z)
         last.update(primal=primal, lower_bound=lb, rel_gap=rel, iteration=k)
         if progress is not None and k % progress_every == 0:
             progress({"newton_step": k, "primal": primal, "gap_estimate": primal - lb,

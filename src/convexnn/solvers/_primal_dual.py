@@ -682,6 +682,8 @@ def finish(problem: ConvexProblem, X: torch.Tensor, SD: torch.Tensor, S: torch.T
     # on the outputs still matters to the dual point, so pruning is left to the caller
     # (which compares objectives and keeps the dual point of the unpruned solution)
     res = SolverResult(W.to(dt_out), b.to(dt_out), it, converged, interrupted)
+    if dt_out != W.dtype:  # the float64 solution too: its dual point is the accurate one
+        res.extra.update(W64=W, b64=b)
     viol = 0.0
     if z is not None and S is not None:
         rr = S[:, None, :] * torch.einsum("nd,cpd->ncp", X, W)

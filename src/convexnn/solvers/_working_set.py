@@ -15,6 +15,7 @@ import logging
 import math
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from functools import partial
 
 import torch
@@ -92,6 +93,10 @@ def _final_round(problem: ConvexProblem, ws: torch.Tensor, tol: float, W_ws: tor
     return not bool(_violating(problem, scores.max(dim=0).values, in_ws, tol).any())
 
 
+def _f64(t: torch.Tensor | None) -> torch.Tensor | None:
+    return None if t is None else t.double()
+
+
 def working_set_solve(
     problem: ConvexProblem,
     inner: Callable[..., SolverResult],
@@ -127,6 +132,13 @@ def working_set_solve(
     op = problem.op
     X = op.X
     n, P = X.shape[0], op.p
+    # the rounds' gaps and violators are evaluated in float64: in float32 the cancelling
+    # sums 𝒜ᵀV lose ~eps·Σ|x v| / λ, and a float32 gated fit of diabetes (λ = 1e-3) never
+    # saw its gap below ~5e-5 — it re-solved until max_iter (the interior points solve in
+    # float64 already)
+    check = problem if X.dtype == torch.float64 else replace(
+        problem, op=op.to(torch.float64), Y=problem.Y.double(),
+        gates=None if problem.gates is None else problem.gates.double())
     Wz, bz = problem.zeros()
     W = Wz if W0 is None else W0.clone()
     b = bz if b0 is None else b0.clone()
@@ -135,8 +147,9 @@ def working_set_solve(
     )
     if mu_full is not None and mu0 is not None and tuple(mu0.shape) == tuple(mu_full.shape):
         mu_full = mu0.to(X.dtype).clone()
-    Z = op.matvec(W) + b
-    scores, _ = block_scores(problem, Z, mu_full, tol=tol)
+    W64, b64 = W.double(), b.double()  # (the float64 solutions of float32 programs)
+    Z = check.op.matvec(W64) + b64
+    scores, _ = block_scores(check, Z, _f64(mu_full), tol=tol)
     per_block = scores.max(dim=0).values  # (P,)
     norms = torch.linalg.vector_norm(W, dim=-1)
     # interior-point solutions leave inactive blocks at the barrier's scale
@@ -183,6 +196,9 @@ def working_set_solve(
         W = torch.zeros_like(W)
         W[:, ws] = res.W
         b = res.b
+        W64 = torch.zeros_like(W, dtype=torch.float64)
+        W64[:, ws] = res.extra["W64"] if "W64" in res.extra else res.W.double()
+        b64 = res.extra["b64"] if "b64" in res.extra else b.double()
         if mu_full is not None and "mu" in res.extra:
             mu_full = torch.zeros_like(mu_full)
             mu_full[:, :, ws] = res.extra["mu"]
@@ -192,9 +208,9 @@ def working_set_solve(
             ipm_mu[:, :, ws] = res.extra["ipm_mu"]
             ipm = (res.extra["ipm_Z"], ipm_mu)
         violation = float(res.extra.get("violation", 0.0))
-        Z = op.matvec(W) + b
-        scores, lb = block_scores(problem, Z, mu_full, tol=tol)
-        primal = float(problem.loss.value(Z, problem.Y) + problem.penalty.value(W))
+        Z = check.op.matvec(W64) + b64
+        scores, lb = block_scores(check, Z, _f64(mu_full), tol=tol)
+        primal = float(check.loss.value(Z, check.Y) + check.penalty.value(W64))
         rel = (primal - lb) / max(abs(primal), 1e-12)
         per_block = scores.max(dim=0).values
         viol_blocks = _violating(problem, per_block, in_ws, tol)
@@ -225,6 +241,11 @@ def working_set_solve(
             if problem.constrained and len(history) >= 2 and \
                     abs(history[-2]["primal"] - primal) <= 1e-7 * abs(primal):
                 break  # a tighter solve no longer moves: the cone bound, not the solve, is loose
+            if check is not problem and inner_tol <= tol and len(history) >= 2 and \
+                    abs(history[-2]["primal"] - primal) <= 1e-6 * abs(primal):
+                # a float32 solve asked for tol that no longer moves: at its dtype's
+                # resolution (first-order solves iterate in float32)
+                break
             inner_floor *= 0.3
             continue
         k = max(initial_size, int(ws.numel()))
@@ -246,6 +267,8 @@ def working_set_solve(
     out = SolverResult(W, b, total_iter, converged, interrupted, history)
     out.extra.update(primal=primal, lower_bound=lb, rel_gap=rel, mu=mu_full,
                      violation=violation, rounds=len(history))
+    if check is not problem:
+        out.extra.update(W64=W64, b64=b64)
     if res is not None and ipm is not None:
         out.extra["ipm_point"] = ipm  # (outputs, multipliers): another dual candidate
     return out
