@@ -211,6 +211,18 @@ def test_float32_gated_fit_meets_tol_like_float64():
     assert f32.n_iter_ <= 3 * max(f64.n_iter_, 10)
 
 
+def test_float32_fit_stopped_by_max_iter_suggests_float64():
+    X, y = _reg_data()
+    est = ConvexGatedReLURegressor(lam=0.01, patterns=10, random_state=0, max_iter=1,
+                                   seed_runs=0, tol=1e-15)  # out of reach: it warns
+    with pytest.warns(ConvergenceWarning, match="float64"):
+        est.fit(X.astype(np.float32), y.astype(np.float32))
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter("always")
+        est.fit(X, y)
+    assert not any("float64" in str(x.message) for x in w)
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_cuda_device_matches_cpu():
     X, y = _reg_data()
