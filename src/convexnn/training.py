@@ -796,11 +796,12 @@ def fit_convex_network(
     elif not converged and not interrupted:
         hint = "raise max_iter or tol."
         if X.dtype != torch.float64:
-            # first-order solves iterate in the data's dtype: iris / wine, gated, 3 classes,
-            # λ = 1e-3 end near 2e-5 – 6e-5 in float32 (float64: 1e-6; s17 logs)
+            # the ReLU augmented Lagrangian (beyond the interior point's budget) and the
+            # seeding runs still iterate in the data's dtype (FISTA in float32 crawled at
+            # gaps of 2e-5 – 3e-4 on iris / wine, λ = 1e-3, before it moved to float64)
             hint = ("raise max_iter or tol, or fit float64 data (dtype='float64'): in "
-                    f"{str(X.dtype).replace('torch.', '')} the first-order solvers reach "
-                    "relative gaps of only ~1e-5 to 1e-4 at small lam.")
+                    f"{str(X.dtype).replace('torch.', '')} some first-order solves stall "
+                    "at relative gaps of ~1e-5 to 1e-4 at small lam.")
         warnings.warn(
             f"The solver stopped after {total_iter} iterations (max_iter={max_iter}) with a "
             f"relative duality gap of {cert.rel_gap:.2e} above tol={tol:g}; {hint}",
