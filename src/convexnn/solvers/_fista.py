@@ -9,7 +9,6 @@ Stops when the relative duality gap of :func:`convexnn.certificates.dual_bound`
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import replace
 from typing import Any
 
 import torch
@@ -74,8 +73,7 @@ def fista(
         # cancelling sums 𝒜ᵀV lose ~eps·Σ|x v| / λ: FISTA crawled (wine, gated, 3 classes,
         # λ = 1e-3: 7,500 iterations to a gap of 6e-5, growth never ran, objective 15 %
         # above the float64 fit's) and its gap test ran on round-off
-        problem = replace(problem, op=problem.op.to(torch.float64), Y=problem.Y.double(),
-                          gates=None if problem.gates is None else problem.gates.double())
+        problem = problem.to(torch.float64)
         W0, b0 = W0.double(), b0.double()
     smooth = _LossOfOperator(problem)
     n = problem.op.X.shape[0]

@@ -13,7 +13,7 @@ norm (:class:`convexnn.penalties.GroupNuclear`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 
@@ -38,6 +38,14 @@ class ConvexProblem:
     @property
     def lam(self) -> float:
         return self.penalty.lam
+
+    def to(self, dtype: torch.dtype) -> ConvexProblem:
+        """The same program with its data in ``dtype`` (itself when already there): the
+        solvers and checks that need float64 for float32 data use it."""
+        if self.op.X.dtype == dtype:
+            return self
+        return replace(self, op=self.op.to(dtype), Y=self.Y.to(dtype),
+                       gates=None if self.gates is None else self.gates.to(dtype))
 
     def zeros(self) -> tuple[torch.Tensor, torch.Tensor]:
         X = self.op.X

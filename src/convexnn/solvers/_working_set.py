@@ -15,7 +15,6 @@ import logging
 import math
 import time
 from collections.abc import Callable
-from dataclasses import replace
 from functools import partial
 
 import torch
@@ -136,9 +135,7 @@ def working_set_solve(
     # sums 𝒜ᵀV lose ~eps·Σ|x v| / λ, and a float32 gated fit of diabetes (λ = 1e-3) never
     # saw its gap below ~5e-5 — it re-solved until max_iter (the interior points solve in
     # float64 already)
-    check = problem if X.dtype == torch.float64 else replace(
-        problem, op=op.to(torch.float64), Y=problem.Y.double(),
-        gates=None if problem.gates is None else problem.gates.double())
+    check = problem.to(torch.float64)
     Wz, bz = problem.zeros()
     W = Wz if W0 is None else W0.clone()
     b = bz if b0 is None else b0.clone()
@@ -241,11 +238,6 @@ def working_set_solve(
             if problem.constrained and len(history) >= 2 and \
                     abs(history[-2]["primal"] - primal) <= 1e-7 * abs(primal):
                 break  # a tighter solve no longer moves: the cone bound, not the solve, is loose
-            if check is not problem and inner_tol <= tol and len(history) >= 2 and \
-                    abs(history[-2]["primal"] - primal) <= 1e-6 * abs(primal):
-                # a float32 solve asked for tol that no longer moves: at its dtype's
-                # resolution (first-order solves iterate in float32)
-                break
             inner_floor *= 0.3
             continue
         k = max(initial_size, int(ws.numel()))
