@@ -15,7 +15,9 @@ Each outer step minimizes the augmented Lagrangian
 by FISTA (warm started), then updates :math:`\mu \leftarrow (\mu - \rho C(W))_+` and
 raises ρ when the violation did not shrink enough. It stops when the largest violation
 is at most ``feas_tol`` and the relative duality gap (which uses μ to bound the cone
-dual norms) is at most ``tol``.
+dual norms) is at most ``tol``. For float32 data it iterates in float64 (as FISTA and
+the interior points do) and returns float32 ``W, b`` with the float64 ones in
+``extra["W64"], extra["b64"]``.
 
 A ``KeyboardInterrupt`` (Ctrl-C) ends the solve and returns the best *feasible* iterate
 seen — the start counts when it satisfies the constraints — because an intermediate
@@ -88,10 +90,18 @@ def augmented_lagrangian(
 
     ``max_iter`` bounds the total number of inner FISTA iterations.
     """
+    dt_out = problem.op.X.dtype
+    if feas_tol is None:
+        feas_tol = 1e-8 if dt_out == torch.float64 else 1e-5
+    if dt_out != torch.float64:
+        # iterate in float64, as FISTA and the interior points do for float32 data (the
+        # gradient's cancelling sums lose ~eps·Σ|x v| / λ in float32)
+        problem = problem.to(torch.float64)
+        W0 = None if W0 is None else W0.double()
+        b0 = None if b0 is None else b0.double()
+        mu0 = None if mu0 is None else mu0.double()
     X = problem.op.X
     n = X.shape[0]
-    if feas_tol is None:
-        feas_tol = 1e-8 if X.dtype == torch.float64 else 1e-5
     Wz, bz = problem.zeros()
     W = Wz if W0 is None else W0.clone()
     b = bz if b0 is None else b0.clone()
@@ -172,6 +182,9 @@ def augmented_lagrangian(
             viol = _violation(W)
             lb = rel = float("nan")  # the multipliers were not computed for this point
     out = SolverResult(W, b, total, converged, interrupted, history)
+    if dt_out != torch.float64:  # the data's dtype out, the float64 solution beside it
+        out.extra.update(W64=W, b64=b)
+        out.W, out.b, mu = W.to(dt_out), b.to(dt_out), mu.to(dt_out)
     out.extra.update(mu=mu, violation=viol, primal=primal, lower_bound=lb, rel_gap=rel,
                      n_outer=outer, rho=rho, feas_tol=feas_tol)
     return out
