@@ -338,6 +338,19 @@ def test_auto_seed_width_is_capped_by_the_samples():
     assert auto_seed_width(2, 1, 3, 0, 3, relu=False) == 1
 
 
+def test_auto_seed_width_of_multiclass_relu_grows_with_the_data():
+    """ReLU with several outputs returns its refined best seed: 64 neurons on small data,
+    up to 128 on large (letter: +1.2 points of held-out accuracy at 128)."""
+    from convexnn.training import auto_seed_width
+
+    assert auto_seed_width(112, 3, 5, 0, 3, relu=True) == 64  # iris
+    assert auto_seed_width(300, 10, 65, 0, 3, relu=True) == 64  # digits, 300 rows
+    assert auto_seed_width(4000, 26, 17, 0, 3, relu=True) == 128  # letter
+    assert auto_seed_width(2000, 10, 627, 0, 3, relu=True) == 128  # MNIST subset
+    assert auto_seed_width(3000, 2, 17, 0, 3, relu=True) == 93  # n c / 64 in between
+    assert auto_seed_width(30, 3, 5, 0, 3, relu=True) == 45  # at most n c / 2
+
+
 def test_multiclass_relu_interrupted_refinement_returns_the_seed(monkeypatch):
     """Ctrl-C during the L-BFGS refinement of a multiclass ReLU fit: the fit warns and
     returns the best seeding network as it was, with its certificate."""

@@ -47,7 +47,9 @@ _DOC_PARAMS = r"""
     seed_width : int or "auto", default="auto"
         Hidden neurons of each seeding run. ``"auto"``: as wide as lets the program over
         the union of the runs' patterns (and the sampled ones) take one Newton solve
-        (between 64 and 256; wider seeds give richer patterns).
+        (between 64 and 256; wider seeds give richer patterns); for ReLU with several
+        outputs, whose fit returns the refined best seed, ``n c / 64`` between 64 and
+        128. At most ``n c / 2``.
     max_patterns : int, default=20000
         Memory budget of exact enumeration (a clear error beyond it).
     warm_start : bool, default=False
