@@ -37,6 +37,8 @@ class NonconvexResult:
     history: list[dict[str, float]] = field(default_factory=list)
     n_epochs: int = 0
     time: float = 0.0
+    #: the run was stopped by Ctrl-C (KeyboardInterrupt); it holds the best iterate so far
+    interrupted: bool = False
 
 
 def train_network(
@@ -130,40 +132,45 @@ def train_network(
     history: list[dict[str, float]] = []
     t0 = time.perf_counter()
     epoch = 0
-    for epoch in range(1, max_epochs + 1):
-        if batch_size is None or batch_size >= n:
-            opt.zero_grad(set_to_none=True)
-            val = objective(None)
-            val.backward()
-            full = float(val.detach())
-            if math.isfinite(full) and full < best:
-                best = full
-                best_state = [p.detach().clone() for p in params]
-            opt.step()
-        else:
-            perm = torch.randperm(n, generator=gen, device=dev)
-            for start in range(0, n, batch_size):
+    interrupted = False
+    try:
+        for epoch in range(1, max_epochs + 1):
+            if batch_size is None or batch_size >= n:
                 opt.zero_grad(set_to_none=True)
-                objective(perm[start : start + batch_size]).backward()
+                val = objective(None)
+                val.backward()
+                full = float(val.detach())
+                if math.isfinite(full) and full < best:
+                    best = full
+                    best_state = [p.detach().clone() for p in params]
                 opt.step()
-            with torch.no_grad():
-                full = float(objective(None))
-            if math.isfinite(full) and full < best:
-                best = full
-                best_state = [p.detach().clone() for p in params]
-        elapsed = time.perf_counter() - t0
-        if epoch % record_every == 0 or epoch == 1:
-            history.append({"time": elapsed, "epoch": float(epoch), "objective": best})
-        if not math.isfinite(full):
-            break
-        if time_limit is not None and elapsed > time_limit:
-            break
+            else:
+                perm = torch.randperm(n, generator=gen, device=dev)
+                for start in range(0, n, batch_size):
+                    opt.zero_grad(set_to_none=True)
+                    objective(perm[start : start + batch_size]).backward()
+                    opt.step()
+                with torch.no_grad():
+                    full = float(objective(None))
+                if math.isfinite(full) and full < best:
+                    best = full
+                    best_state = [p.detach().clone() for p in params]
+            elapsed = time.perf_counter() - t0
+            if epoch % record_every == 0 or epoch == 1:
+                history.append({"time": elapsed, "epoch": float(epoch), "objective": best})
+            if not math.isfinite(full):
+                break
+            if time_limit is not None and elapsed > time_limit:
+                break
+    except KeyboardInterrupt:  # Ctrl-C: the best iterate so far is the result
+        interrupted = True
     return _result(objective, params, best_state, W1, W2, b1, b2, n_neurons=n_neurons, c=c,
-                   history=history, epoch=epoch, t0=t0)
+                   history=history, epoch=epoch, t0=t0, interrupted=interrupted)
 
 
 def _result(objective, params, best_state, W1, W2, b1, b2, *, n_neurons: int, c: int,
-            history: list[dict[str, float]], epoch: int, t0: float) -> NonconvexResult:
+            history: list[dict[str, float]], epoch: int, t0: float,
+            interrupted: bool = False) -> NonconvexResult:
     """Load the best iterate into the parameters and package it as a result."""
     with torch.no_grad():
         for p, s in zip(params, best_state):
@@ -176,7 +183,7 @@ def _result(objective, params, best_state, W1, W2, b1, b2, *, n_neurons: int, c:
         intercepts = [b1.detach().cpu().numpy(), b2.detach().cpu().numpy()]
     else:
         intercepts = [np.zeros(n_neurons), np.zeros(c)]
-    return NonconvexResult(coefs, intercepts, final, history, epoch, elapsed)
+    return NonconvexResult(coefs, intercepts, final, history, epoch, elapsed, interrupted)
 
 
 def _run_lbfgs(objective, params, W1, W2, b1, b2, *, n_neurons: int, c: int,
@@ -199,30 +206,34 @@ def _run_lbfgs(objective, params, W1, W2, b1, b2, *, n_neurons: int, c: int,
         val.backward()
         v = float(val.detach())
         if math.isfinite(v) and v < best[0]:
+            # one list assignment: a Ctrl-C never leaves a mix of two iterates
+            best_state[:] = [p.detach().clone() for p in params]
             best[0] = v
-            for s, p in zip(best_state, params):
-                s.copy_(p.detach())
         return val
 
     history: list[dict[str, float]] = []
     t0 = time.perf_counter()
     done = 0
-    while done < max_epochs:
-        chunk = min(25, max_epochs - done)
-        opt.param_groups[0]["max_iter"] = chunk
-        before = best[0]
-        opt.step(closure)
-        state = opt.state[params[0]]
-        done = int(state.get("n_iter", done + chunk))
-        elapsed = time.perf_counter() - t0
-        history.append({"time": elapsed, "epoch": float(done), "objective": best[0]})
-        if not math.isfinite(best[0]):
-            break
-        if (math.isfinite(before) and before - best[0] <= 1e-10 * abs(before)) or (
-                time_limit is not None and elapsed > time_limit):
-            break
+    interrupted = False
+    try:
+        while done < max_epochs:
+            chunk = min(25, max_epochs - done)
+            opt.param_groups[0]["max_iter"] = chunk
+            before = best[0]
+            opt.step(closure)
+            state = opt.state[params[0]]
+            done = int(state.get("n_iter", done + chunk))
+            elapsed = time.perf_counter() - t0
+            history.append({"time": elapsed, "epoch": float(done), "objective": best[0]})
+            if not math.isfinite(best[0]):
+                break
+            if (math.isfinite(before) and before - best[0] <= 1e-10 * abs(before)) or (
+                    time_limit is not None and elapsed > time_limit):
+                break
+    except KeyboardInterrupt:  # Ctrl-C: the best iterate so far is the result
+        interrupted = True
     return _result(objective, params, best_state, W1, W2, b1, b2, n_neurons=n_neurons, c=c,
-                   history=history, epoch=done, t0=t0)
+                   history=history, epoch=done, t0=t0, interrupted=interrupted)
 
 
 def train_networks(
@@ -326,47 +337,51 @@ def train_networks(
     t0 = time.perf_counter()
     epoch = 0
     mark: torch.Tensor | None = None  # best objectives stall_window epochs ago
-    for epoch in range(1, max_epochs + 1):
-        H = torch.addmm(b1, X, W1)                         # (n, R m)
-        A = torch.relu(H).view(n, R, m)
-        if c == 1:                                         # one output: no small bmm
-            Z = (A * W2.view(R, m)).sum(dim=2, keepdim=True) + b2
-        else:
-            Z = torch.einsum("nrm,rmc->nrc", A, W2) + b2
-        Zf = Z.reshape(n * R, c)
-        G = L.grad(Zf, Yr).mul_(R).view(n, R, c)
-        dP = decay * P                                     # ∇ of the weight decay
-        vals = L.row_values(Zf, Yr).view(n, R).sum(dim=0).div_(n).index_add_(
-            0, run_of, dP * P, alpha=0.5)
-        better = vals < best                               # NaN compares False
-        best = torch.where(better, vals, best)
-        best_P = torch.where(better[run_of], P, best_P)
-        if c == 1:
-            D = G * W2.view(R, m)
-            gW2 = (A * G).sum(dim=0)
-        else:
-            D = torch.einsum("nrc,rmc->nrm", G, W2)
-            gW2 = torch.einsum("nrm,nrc->rmc", A, G)
-        D = D.reshape(n, R * m).mul_(H > 0)
-        grad = torch.cat([(X.T @ D).reshape(-1), D.sum(dim=0), gW2.reshape(-1),
-                          G.sum(dim=0).reshape(-1)])
-        if mask is not None:
-            grad.mul_(mask)
-        grad.add_(dP)
-        # Adam, as torch.optim.Adam computes it (up to rounding)
-        m1.lerp_(grad, 1 - beta1)
-        m2.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
-        bc1, bc2 = 1 - beta1**epoch, 1 - beta2**epoch
-        denom = m2.sqrt().div_(math.sqrt(bc2)).add_(eps)
-        P.addcdiv_(m1, denom, value=-lr / bc1)
-        if time_limit is not None and time.perf_counter() - t0 > time_limit:
-            break
-        if epoch % 256 == 0 and not bool(torch.isfinite(vals).any()):
-            break
-        if stall_tol is not None and epoch % stall_window == 0:
-            if mark is not None and bool(((mark - best) <= stall_tol * best.abs()).all()):
+    interrupted = False
+    try:
+        for epoch in range(1, max_epochs + 1):
+            H = torch.addmm(b1, X, W1)                         # (n, R m)
+            A = torch.relu(H).view(n, R, m)
+            if c == 1:                                         # one output: no small bmm
+                Z = (A * W2.view(R, m)).sum(dim=2, keepdim=True) + b2
+            else:
+                Z = torch.einsum("nrm,rmc->nrc", A, W2) + b2
+            Zf = Z.reshape(n * R, c)
+            G = L.grad(Zf, Yr).mul_(R).view(n, R, c)
+            dP = decay * P                                     # ∇ of the weight decay
+            vals = L.row_values(Zf, Yr).view(n, R).sum(dim=0).div_(n).index_add_(
+                0, run_of, dP * P, alpha=0.5)
+            better = vals < best                               # NaN compares False
+            best = torch.where(better, vals, best)
+            best_P = torch.where(better[run_of], P, best_P)
+            if c == 1:
+                D = G * W2.view(R, m)
+                gW2 = (A * G).sum(dim=0)
+            else:
+                D = torch.einsum("nrc,rmc->nrm", G, W2)
+                gW2 = torch.einsum("nrm,nrc->rmc", A, G)
+            D = D.reshape(n, R * m).mul_(H > 0)
+            grad = torch.cat([(X.T @ D).reshape(-1), D.sum(dim=0), gW2.reshape(-1),
+                              G.sum(dim=0).reshape(-1)])
+            if mask is not None:
+                grad.mul_(mask)
+            grad.add_(dP)
+            # Adam, as torch.optim.Adam computes it (up to rounding)
+            m1.lerp_(grad, 1 - beta1)
+            m2.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+            bc1, bc2 = 1 - beta1**epoch, 1 - beta2**epoch
+            denom = m2.sqrt().div_(math.sqrt(bc2)).add_(eps)
+            P.addcdiv_(m1, denom, value=-lr / bc1)
+            if time_limit is not None and time.perf_counter() - t0 > time_limit:
                 break
-            mark = best.clone()
+            if epoch % 256 == 0 and not bool(torch.isfinite(vals).any()):
+                break
+            if stall_tol is not None and epoch % stall_window == 0:
+                if mark is not None and bool(((mark - best) <= stall_tol * best.abs()).all()):
+                    break
+                mark = best.clone()
+    except KeyboardInterrupt:  # Ctrl-C: each run's best iterate so far is its result
+        interrupted = True
     elapsed = time.perf_counter() - t0
     bW1, bb1 = best_P[:o1].view(d, R, m), best_P[o1:o2].view(R, m)
     bW2, bb2 = best_P[o2:o3].view(R, m, c), best_P[o3:].view(R, c)
@@ -380,7 +395,8 @@ def train_networks(
         out.append(NonconvexResult(
             [W1r.cpu().numpy().copy(), W2r.cpu().numpy().copy()],
             [b1r.cpu().numpy().copy(), b2r.cpu().numpy().copy()], final,
-            [{"time": elapsed, "epoch": float(epoch), "objective": final}], epoch, elapsed))
+            [{"time": elapsed, "epoch": float(epoch), "objective": final}], epoch, elapsed,
+            interrupted))
     return out
 
 

@@ -297,7 +297,7 @@ def _seed_from_nonconvex(
     X: torch.Tensor, X_aug: torch.Tensor, Y: torch.Tensor, loss: Loss, lam: float,
     ps: PatternSet, *, relu: bool, fit_intercept: bool, epochs: int, width: int,
     generator: torch.Generator, runs: int = 1, optimizer: str = "adam",
-) -> tuple[PatternSet, torch.Tensor, torch.Tensor, float, Network]:
+) -> tuple[PatternSet, torch.Tensor, torch.Tensor, float, Network, bool]:
     """Patterns and a feasible warm start from short Adam runs on the same objective.
 
     Every neuron of a trained network lies in the cone of its own pattern, so its convex
@@ -310,6 +310,9 @@ def _seed_from_nonconvex(
     With several outputs the convex program is the separable one (each neuron feeds one
     output), whose image of a network pays ``‖w̃‖‖α‖₁`` instead of the network's
     ``½(‖w̃‖² + ‖α‖₂²)``: there the program's optimum can be *above* the best run.
+
+    The last value says whether Ctrl-C stopped the seeding: the runs finished so far (each
+    at its best iterate) are then all there is, and no further run is started.
     """
     dev, dt = X.device, X.dtype
     n_runs = max(1, runs)
@@ -326,13 +329,20 @@ def _seed_from_nonconvex(
                                       lam=lam, loss=loss.name, fit_intercept=fit_intercept,
                                       lr=1e-2, max_epochs=epochs,
                                       stall_tol=_SEED_STALL_TOL)
+            if results[-1].interrupted:
+                break
     else:
         y = Y.argmax(dim=1) if loss.name == "softmax" else (
             Y[:, 0] if loss.name == "logistic" else Y)
-        results = [train_network(X, y, n_neurons=width, lam=lam, loss=loss.name,
-                                 fit_intercept=fit_intercept, optimizer=optimizer, lr=1e-2,
-                                 max_epochs=epochs, random_state=seed, device=dev, dtype=dt)
-                   for seed in seeds]
+        results = []
+        for seed in seeds:
+            results.append(train_network(
+                X, y, n_neurons=width, lam=lam, loss=loss.name, fit_intercept=fit_intercept,
+                optimizer=optimizer, lr=1e-2, max_epochs=epochs, random_state=seed,
+                device=dev, dtype=dt))
+            if results[-1].interrupted:
+                break
+    interrupted = results[-1].interrupted
     best: tuple[float, Any, Any] | None = None  # (objective, convex image, network)
     for run, nc in enumerate(results):
         net = Network(*(to_tensor(a, dtype=dt, device=dev) for a in
@@ -345,7 +355,7 @@ def _seed_from_nonconvex(
             best = (float(nc.objective), cv, net)
     assert best is not None
     obj, cv, best_net = best
-    return ps, _blocks_in(cv, ps, relu), cv.b.to(dt), obj, best_net
+    return ps, _blocks_in(cv, ps, relu), cv.b.to(dt), obj, best_net, interrupted
 
 
 def _blocks_in(cv: Any, ps: PatternSet, relu: bool) -> torch.Tensor:
@@ -492,8 +502,9 @@ def fit_convex_network(
     if seed_width == "auto":
         seed_width = auto_seed_width(n, Y.shape[1], X_aug.shape[1], ps.n_patterns,
                                      max(1, seed_runs), relu=relu)
+    seed_cut = False  # Ctrl-C during the seeding runs: the best of them is returned
     if seed_epochs > 0 and warm_start is None and not exact:
-        ps, W, b, seed_obj, seed_net = _seed_from_nonconvex(
+        ps, W, b, seed_obj, seed_net, seed_cut = _seed_from_nonconvex(
             X, X_aug, Y, loss, lam, ps, relu=relu, fit_intercept=fit_intercept,
             epochs=seed_epochs, width=seed_width, generator=generator, runs=seed_runs,
             optimizer=seed_optimizer)
@@ -504,9 +515,14 @@ def fit_convex_network(
             callback({"phase": "seed", "iteration": 0, "objective": seed_obj,
                       "lower_bound": math.nan, "gap": math.nan, "n_patterns": ps.n_patterns,
                       "time": time.perf_counter() - t0})
+        if seed_cut:
+            warnings.warn("Fit interrupted during the seeding runs: returning the best "
+                          "seeding network so far (no convex solve).", RuntimeWarning,
+                          stacklevel=3)
     total_iter = 0
     mu_prev: torch.Tensor | None = None
-    converged = interrupted = False
+    converged = False
+    interrupted = seed_cut
     res: SolverResult | None = None
     sol64: tuple[torch.Tensor, torch.Tensor] | None = None  # float32 fits: see below
     problem: ConvexProblem | None = None
@@ -548,44 +564,45 @@ def fit_convex_network(
     # several outputs, ReLU: "solved" (the returned network solves the directional
     # program), "no gain" (it found nothing better than the refined seed), "too large"
     directional = ""
-    if skip_convex:
-        assert seed_net is not None
-        # the best seed is what is returned: a few hundred L-BFGS steps bring it closer to
-        # a stationary point (digits: objective −0.62 %, ~2 s), which the dual bound needs
-        try:
-            ps, W, b, seed_obj, seed_net, Z_unrefit = _polish_seed(
-                seed_net, X, X_aug, Y, loss, lam, ps, fit_intercept=fit_intercept)
-        except KeyboardInterrupt:  # the seed as it was (W, b, ps are still its own)
-            interrupted = True
-            warnings.warn("Fit interrupted: returning the best seeding network, unrefined.",
-                          ConvergenceWarning, stacklevel=3)
-        else:
-            history.append({"phase": "seed_polished", "primal": seed_obj,
-                            "n_patterns": ps.n_patterns, "time": time.perf_counter() - t0})
-            if callback is not None:
-                callback({"phase": "seed_polished", "iteration": 0, "objective": seed_obj,
-                          "lower_bound": math.nan, "gap": math.nan,
-                          "n_patterns": ps.n_patterns, "time": time.perf_counter() - t0})
+    if skip_convex or seed_cut:
+        if not seed_cut:
+            assert seed_net is not None
+            # the best seed is what is returned: a few hundred L-BFGS steps bring it closer to
+            # a stationary point (digits: objective −0.62 %, ~2 s), which the dual bound needs
             try:
-                found = _directional(seed_net, X, X_aug, Y, loss, lam, ps,
-                                     fit_intercept=fit_intercept, generator=generator,
-                                     max_rounds=max_grow_rounds if grow else 0,
-                                     report=report)
-            except KeyboardInterrupt:  # the refined seed stands
+                ps, W, b, seed_obj, seed_net, Z_unrefit = _polish_seed(
+                    seed_net, X, X_aug, Y, loss, lam, ps, fit_intercept=fit_intercept)
+            except KeyboardInterrupt:  # the seed as it was (W, b, ps are still its own)
                 interrupted = True
-                warnings.warn("Fit interrupted: returning the refined seeding network.",
+                warnings.warn("Fit interrupted: returning the best seeding network, unrefined.",
                               ConvergenceWarning, stacklevel=3)
-                found = None
-            directional = "no gain" if found is not None else "too large"
-            if found is not None and found[3] < seed_obj:
-                # the refined seed's outputs stay a dual candidate: the relaxation behind
-                # the vector bound can be looser at the better network (wine, λ = 1e-3:
-                # 0.0135 there against 0.0136 at the refined seed)
-                Z_unrefit = network_outputs(seed_net, X, fit_intercept)
-                ps, W, b, seed_obj, seed_net, total_iter = found
-                directional = "solved"
+            else:
+                history.append({"phase": "seed_polished", "primal": seed_obj,
+                                "n_patterns": ps.n_patterns, "time": time.perf_counter() - t0})
+                if callback is not None:
+                    callback({"phase": "seed_polished", "iteration": 0, "objective": seed_obj,
+                              "lower_bound": math.nan, "gap": math.nan,
+                              "n_patterns": ps.n_patterns, "time": time.perf_counter() - t0})
+                try:
+                    found = _directional(seed_net, X, X_aug, Y, loss, lam, ps,
+                                         fit_intercept=fit_intercept, generator=generator,
+                                         max_rounds=max_grow_rounds if grow else 0,
+                                         report=report)
+                except KeyboardInterrupt:  # the refined seed stands
+                    interrupted = True
+                    warnings.warn("Fit interrupted: returning the refined seeding network.",
+                                  ConvergenceWarning, stacklevel=3)
+                    found = None
+                directional = "no gain" if found is not None else "too large"
+                if found is not None and found[3] < seed_obj:
+                    # the refined seed's outputs stay a dual candidate: the relaxation behind
+                    # the vector bound can be looser at the better network (wine, λ = 1e-3:
+                    # 0.0135 there against 0.0136 at the refined seed)
+                    Z_unrefit = network_outputs(seed_net, X, fit_intercept)
+                    ps, W, b, seed_obj, seed_net, total_iter = found
+                    directional = "solved"
         problem = _problem(X_aug, ps, Y, loss, lam, relu=relu, fit_bias=fit_intercept)
-        res = SolverResult(W, b, 0, False)
+        res = SolverResult(W, b, 0, False, seed_cut)
         history.append({"phase": "convex_skipped", "n_patterns": ps.n_patterns,
                         "time": time.perf_counter() - t0})
         if callback is not None:  # progress: the certificate still follows
@@ -594,7 +611,7 @@ def fit_convex_network(
                       "time": time.perf_counter() - t0})
 
     try:
-        n_rounds = 0 if skip_convex else max_grow_rounds + 1
+        n_rounds = 0 if skip_convex or seed_cut else max_grow_rounds + 1
         grow_round = 0
         final = False  # the last solve, at tol, after growth rounds solved loosely
         while grow_round < n_rounds:
@@ -809,12 +826,13 @@ def fit_convex_network(
     elif not converged and not interrupted:
         hint = "raise max_iter or tol."
         if X.dtype != torch.float64:
-            # the ReLU augmented Lagrangian (beyond the interior point's budget) and the
-            # seeding runs still iterate in the data's dtype (FISTA in float32 crawled at
-            # gaps of 2e-5 – 3e-4 on iris / wine, λ = 1e-3, before it moved to float64)
-            hint = ("raise max_iter or tol, or fit float64 data (dtype='float64'): in "
-                    f"{str(X.dtype).replace('torch.', '')} some first-order solves stall "
-                    "at relative gaps of ~1e-5 to 1e-4 at small lam.")
+            # every convex solver iterates in float64 (FISTA in float32 crawled at gaps of
+            # 2e-5 – 3e-4 on iris / wine, λ = 1e-3, before it moved), but the seeding runs
+            # and the returned weights are in the data's dtype
+            hint = ("raise max_iter or tol, or fit float64 data (dtype='float64'): the "
+                    "solvers iterate in float64, but the seeding runs and the returned "
+                    f"weights are {str(X.dtype).replace('torch.', '')} (rounding the "
+                    "weights alone moves the objective by ~1e-7 relative).")
         warnings.warn(
             f"The solver stopped after {total_iter} iterations (max_iter={max_iter}) with a "
             f"relative duality gap of {cert.rel_gap:.2e} above tol={tol:g}; {hint}",

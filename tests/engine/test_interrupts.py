@@ -242,3 +242,73 @@ def test_float32_augmented_lagrangian_follows_the_float64_iterates():
             assert res.extra["W64"].dtype == torch.float64
             assert torch.equal(res.extra["W64"].to(dt), res.W)
     assert out[torch.float32] == pytest.approx(out[torch.float64], rel=1e-6)
+
+
+def _interrupt_loss_grad_at(monkeypatch, loss_cls, k: int) -> dict:
+    """Ctrl-C at the ``k``-th gradient of the loss: the seeding runs take one per epoch."""
+    return _interrupt_call(monkeypatch, loss_cls, "grad", k)
+
+
+@pytest.mark.parametrize("runs", [1, 3])
+def test_interrupted_seeding_runs_return_their_best_iterates(monkeypatch, runs):
+    from convexnn.nonconvex import train_networks
+
+    X, y = _data()
+    Xt = torch.as_tensor(X)
+    Yt = torch.as_tensor(y)[:, None]
+    kw = dict(seeds=list(range(runs)), n_neurons=8, lam=1e-2, lr=1e-2, max_epochs=400)
+    full = train_networks(Xt, Yt, **kw)
+    calls = _interrupt_loss_grad_at(monkeypatch, SquaredLoss, 60)
+    with _no_escape():
+        cut = train_networks(Xt, Yt, **kw)
+    assert calls["n"] == 60  # nothing ran after the interrupt
+    for a, b in zip(cut, full):
+        assert a.interrupted and not b.interrupted
+        assert a.n_epochs == 60
+        assert np.isfinite(a.objective) and b.objective <= a.objective
+        # each run's best of its first 59 epochs: below its starting objective
+        start = train_networks(Xt, Yt, **dict(kw, max_epochs=1))[0].objective
+        assert a.objective < start
+
+
+def test_interrupted_single_run_returns_its_best_iterate(monkeypatch):
+    from convexnn.nonconvex import train_network
+
+    X, y = _data()
+    calls = _interrupt_call(monkeypatch, torch.optim.Adam, "step", 40)
+    with _no_escape():
+        res = train_network(X, y, n_neurons=8, lam=1e-2, lr=1e-2, max_epochs=400,
+                            random_state=0)
+    assert calls["n"] == 40 and res.interrupted and res.n_epochs == 40
+    start = train_network(X, y, n_neurons=8, lam=1e-2, lr=1e-2, max_epochs=1,
+                          random_state=0).objective
+    assert np.isfinite(res.objective) and res.objective < start
+
+
+@pytest.mark.parametrize("task", ["regression", "multiclass"])
+def test_fit_interrupted_during_seeding_returns_the_best_seed(monkeypatch, task):
+    from convexnn import ConvexReLUClassifier
+    from convexnn.losses import SoftmaxLoss
+
+    X, y = _data()
+    if task == "regression":
+        est, loss_cls = ConvexReLURegressor(**KW), SquaredLoss
+    else:
+        y = np.digitize(y, np.quantile(y, [1 / 3, 2 / 3]))
+        est, loss_cls = ConvexReLUClassifier(**KW), SoftmaxLoss
+    calls = _interrupt_loss_grad_at(monkeypatch, loss_cls, 100)  # in the first group's runs
+
+    def must_not_run(*a, **kw):
+        raise AssertionError("a solve or refinement ran after Ctrl-C in the seeding")
+
+    for name in ("working_set_solve", "_polish_seed", "_directional"):
+        monkeypatch.setattr(tr, name, must_not_run)
+    with _no_escape(), pytest.warns(RuntimeWarning, match="during the seeding"):
+        est.fit(X, y)
+    assert calls["n"] >= 100
+    phases = [h.get("phase") for h in est.history_]
+    assert "seed" in phases and "solve" not in phases and "seed_polished" not in phases
+    seed = next(h["primal"] for h in est.history_ if h.get("phase") == "seed")
+    assert np.isfinite(est.objective_) and est.objective_ <= seed * (1 + 1e-9)
+    assert est.certificate_.lower_bound <= est.objective_
+    assert np.all(np.isfinite(est.predict(X)))
