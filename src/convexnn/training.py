@@ -797,14 +797,20 @@ def fit_convex_network(
     # progress: the bound can take a while (multiclass ReLU: seconds to a minute)
     report({"phase": "certificate", "primal": objective, "dual_points": len(Z_dual)})
     lower = -math.inf
-    for Z, mu in Z_dual:  # the convex solution's dual point first (usually the tightest)
-        lower = max(lower, dual_bound(
-            loss, Y, Z, problem.op, lam, fit_bias=fit_intercept, constrained=relu, mu=mu,
-            combine_outputs=Y.shape[1] > 1, cone_iters=200 if big < 2_000_000 else 30,
-            gates=problem.gates if relu else None,
-        ).lower_bound)
-        if objective - lower <= _CERT_ENOUGH * abs(objective):
-            break  # the other candidates cannot tighten it in any way that matters
+    try:
+        for Z, mu in Z_dual:  # the convex solution's dual point first (usually the tightest)
+            lower = max(lower, dual_bound(
+                loss, Y, Z, problem.op, lam, fit_bias=fit_intercept, constrained=relu, mu=mu,
+                combine_outputs=Y.shape[1] > 1, cone_iters=200 if big < 2_000_000 else 30,
+                gates=problem.gates if relu else None,
+            ).lower_bound)
+            if objective - lower <= _CERT_ENOUGH * abs(objective):
+                break  # the other candidates cannot tighten it in any way that matters
+    except KeyboardInterrupt:  # Ctrl-C: the network stands; the bound is what was reached
+        interrupted = True
+        warnings.warn("Fit interrupted during the certificate: returning the network with "
+                      f"the best lower bound computed so far ({lower:.6g}).", RuntimeWarning,
+                      stacklevel=3)
     viol = problem.max_violation(W) if relu else 0.0
     cert = make_certificate(objective, lower, exact=exact, max_violation=viol,
                             n_patterns=ps.n_patterns)

@@ -312,3 +312,22 @@ def test_fit_interrupted_during_seeding_returns_the_best_seed(monkeypatch, task)
     assert np.isfinite(est.objective_) and est.objective_ <= seed * (1 + 1e-9)
     assert est.certificate_.lower_bound <= est.objective_
     assert np.all(np.isfinite(est.predict(X)))
+
+
+def test_fit_interrupted_during_the_certificate_keeps_the_network(monkeypatch, tmp_path):
+    from convexnn.persistence import load, save
+
+    X, y = _data()
+    ref = ConvexReLURegressor(**KW).fit(X, y)
+    calls = _interrupt_call(monkeypatch, tr, "dual_bound", 1)
+    with _no_escape(), pytest.warns(RuntimeWarning, match="during the certificate"):
+        est = ConvexReLURegressor(**KW).fit(X, y)
+    assert calls["n"] == 1
+    # the solved network is kept; no bound was finished
+    assert est.objective_ == pytest.approx(ref.objective_, rel=1e-12)
+    assert est.certificate_.lower_bound == -np.inf and est.certificate_.rel_gap == np.inf
+    np.testing.assert_allclose(est.predict(X), ref.predict(X), rtol=1e-10, atol=1e-12)
+    save(est, tmp_path / "m.cnn")  # an unbounded certificate still round-trips
+    back = load(tmp_path / "m.cnn")
+    assert back.certificate_.lower_bound == -np.inf
+    np.testing.assert_allclose(back.predict(X), est.predict(X))
