@@ -97,36 +97,63 @@ def _cone_block_bounds(
     multipliers (n, c, p) of the kept residuals.
     """
     X = op.X
-    n = X.shape[0]
-    if mu is None:
-        mu = torch.zeros(n, op.c, op.p, dtype=X.dtype, device=X.device)
+    n, d = X.shape
+    c, p = op.c, op.p
+    # the iterates are the signed multipliers μ̃ = (2D − 1) ∘ μ: the cone map's adjoint is
+    # then one matrix product (no n × c × p sign pass), and the projection onto μ ≥ 0 is
+    # one clamp between per-row, per-pattern limits — [0, ∞) where D = 1, (−∞, 0] where
+    # D = 0. The updates run in place in three buffers that take turns (letter, n = 4,000,
+    # 26 classes: each is 180 MB; the earlier form made ~10 new ones per iteration, and a
+    # new array costs its page faults: 30 iterations over 216 blocks took 38 s, now 7)
+    Db = (op.D > 0)[:, None, :]  # (n, 1, p)
+    inf = torch.tensor(math.inf, dtype=X.dtype, device=X.device)
+    lo = torch.where(Db, torch.zeros((), dtype=X.dtype, device=X.device), -inf)
+    hi = torch.where(Db, inf, torch.zeros((), dtype=X.dtype, device=X.device))
+    S = (2 * op.D - 1)[:, None, :]
+
+    def adjoint(Mt: torch.Tensor) -> torch.Tensor:  # (n, c, p) signed → (c, p, d)
+        op.n_rmatvec += 1
+        # (Xᵀ M)ᵀ: 2.7× faster than Mᵀ X for these thin products (d = 17, c p = 5,616)
+        return (X.T @ Mt.reshape(n, c * p)).T.reshape(c, p, d)
+
+    def forward(H: torch.Tensor, out: torch.Tensor) -> torch.Tensor:  # X h into out
+        op.n_matvec += 1
+        torch.matmul(X, H.reshape(c * p, d).T, out=out.view(n, c * p))
+        return out
+
+    mut = torch.zeros(n, c, p, dtype=X.dtype, device=X.device) if mu is None else mu * S
     # step 1/‖X‖² (the cone map of one block has norm ‖X‖)
     step = 1.0 / max(float(torch.linalg.matrix_norm(X, ord=2)) ** 2, 1e-300)
-    H = -G + op.cone_rmatvec(mu)
+    H = -G + adjoint(mut)
     best = torch.linalg.vector_norm(H, dim=-1)
     # a non-finite multiplier gives no bound: μ = 0 (residual -G) is always valid
     best = torch.where(torch.isfinite(best), best, torch.full_like(best, math.inf))
     R = torch.where(torch.isfinite(best)[..., None], H, -G) if residuals else None
-    mu_best = torch.where(torch.isfinite(best)[None], mu, torch.zeros_like(mu)) \
+    mu_best = torch.where(torch.isfinite(best)[None], mut, torch.zeros_like(mut)) \
         if multipliers else None
-    mu_prev, t = mu, 1.0
-    y = mu
+    cf = torch.contiguous_format  # (μ may come in as a strided view)
+    mu_prev, t = mut.clone(memory_format=cf), 1.0
+    y = mut.clone(memory_format=cf)
+    spare = torch.empty_like(y, memory_format=cf) if iters > 0 else y
     for _ in range(iters):
         if best.numel() == 0 or float(best.max()) <= enough:
             break
-        Hy = -G + op.cone_rmatvec(y)
-        mu_new = torch.clamp(y - step * op.cone_matvec(Hy), min=0)
+        # μ_new = Π(y − step · (2D − 1) ∘ X(−G + Aᵀy)), in signed form
+        mu_new = forward(adjoint(y) - G, spare).mul_(-step).add_(y)
+        torch.clamp(mu_new, lo, hi, out=mu_new)
         t_new = 0.5 * (1 + math.sqrt(1 + 4 * t * t))
-        y = mu_new + ((t - 1) / t_new) * (mu_new - mu_prev)
-        mu_prev, t = mu_new, t_new
-        H = -G + op.cone_rmatvec(mu_new)
+        beta = (t - 1) / t_new
+        # y = μ_new + β (μ_new − μ_prev), written into the buffer of y (no longer needed)
+        torch.mul(mu_prev, -beta, out=y).add_(mu_new, alpha=1 + beta)
+        mu_prev, spare, t = mu_new, mu_prev, t_new
+        H = -G + adjoint(mu_new)
         norms = torch.linalg.vector_norm(H, dim=-1)
         better = norms < best  # False for NaN: a non-finite iterate is never kept
         best = torch.where(better, norms, best)
         if R is not None:
             R = torch.where(better[..., None], H, R)
         if mu_best is not None:
-            mu_best = torch.where(better[None], mu_new, mu_best)
+            torch.where(better[None], mu_new, mu_best, out=mu_best)
     plain = torch.linalg.vector_norm(G, dim=-1)
     worse = ~(best <= plain)
     best = torch.where(worse, plain, best)
@@ -135,6 +162,7 @@ def _cone_block_bounds(
     R = torch.where(worse[..., None], -G, R)  # (c, p, d)
     if mu_best is None:
         return best, R
+    mu_best.mul_(S)  # back to μ ≥ 0
     return best, R, torch.where(worse[None], torch.zeros_like(mu_best), mu_best)
 
 
@@ -221,13 +249,19 @@ def _split_spectral_bounds(X: torch.Tensor, masks: torch.Tensor, M: torch.Tensor
         t = 1.0
         for it in range(_SPLIT_ITERS):
             B = Ba + Ata @ Yk
-            ev, Q = torch.linalg.eigh(B.transpose(1, 2) @ B)
+            # the smaller Gram: BᵀB (2c × 2c) or BBᵀ (d × d) share the nonzero eigenvalues
+            # (letter, d = 17, 2c = 52: eigh of 17 × 17 instead of 52 × 52)
+            small = d < m
+            ev, Q = torch.linalg.eigh(B @ B.transpose(1, 2) if small else
+                                      B.transpose(1, 2) @ B)
             ev = ev.clamp_min(0)
             top = ev[:, -1:].clamp_min(1e-300)
             rel = ev / top
             norm_p = (rel ** (pexp / 2)).sum(1, keepdim=True) ** (1 / pexp)  # ‖B‖_p / σ₁
-            # gradient of ‖B‖_p: B (BᵀB)^{p/2-1} / ‖B‖_p^{p-1}, in units of σ₁
-            Gb = B @ (Q * (rel ** (pexp / 2 - 1))[:, None, :]) @ Q.transpose(1, 2)
+            # gradient of ‖B‖_p: B (BᵀB)^{p/2-1} = (BBᵀ)^{p/2-1} B, over ‖B‖_p^{p-1}, in
+            # units of σ₁ (p ≥ 4: the zero eigenvalues contribute nothing either way)
+            F = (Q * (rel ** (pexp / 2 - 1))[:, None, :]) @ Q.transpose(1, 2)
+            Gb = F @ B if small else B @ F
             Gb = Gb / (norm_p ** (pexp - 1) * top.sqrt())[:, :, None]
             step = _SPLIT_STEP * (top.sqrt() * norm_p)[:, :, None] / ((pexp - 1) * la)
             L_new = torch.clamp(Yk - step * (Aa @ Gb), min=0)

@@ -90,3 +90,25 @@ def test_sparse_low_rank_blocks_take_the_compact_product(dtype, device, c, signe
     assert float((op.matvec(W) - ref).abs().max()) <= tol * float(ref.abs().max())
     # dense blocks: the ordinary product
     assert op._compact(torch.randn(c, P, d, generator=g, dtype=dtype, device=device)) is None
+
+
+@pytest.mark.parametrize("c", [1, 3])
+def test_max_violation_matches_the_dense_cone_values(c):
+    """max_violation works through the nonzero blocks a few patterns at a time: the same
+    value as the whole (n, c, p) array of cone values."""
+    from convexnn.losses import SquaredLoss
+    from convexnn.penalties import GroupL2
+    from convexnn.solvers._problem import ConvexProblem
+
+    g = torch.Generator().manual_seed(c)
+    n, d, p = 20_000, 6, 300  # several chunks of patterns (4e6 entries each)
+    X = torch.randn(n, d, generator=g, dtype=torch.float64)
+    D = (X @ torch.randn(d, p, generator=g, dtype=torch.float64)) >= 0
+    op = PatternOperator(X, D, torch.ones(p, dtype=torch.float64), c)
+    prob = ConvexProblem(op, torch.zeros(n, c, dtype=torch.float64), SquaredLoss(),
+                         GroupL2(0.1), constrained=True)
+    W = torch.randn(c, p, d, generator=g, dtype=torch.float64)
+    W[:, ::3] = 0
+    dense = float(torch.clamp(-op.cone_matvec(W), min=0).max())
+    assert dense > 0 and prob.max_violation(W) == dense
+    assert prob.max_violation(torch.zeros_like(W)) == 0.0
