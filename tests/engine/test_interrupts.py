@@ -285,14 +285,16 @@ def test_interrupted_single_run_returns_its_best_iterate(monkeypatch):
     assert np.isfinite(res.objective) and res.objective < start
 
 
-@pytest.mark.parametrize("task", ["regression", "multiclass"])
+@pytest.mark.parametrize("task", ["regression", "multiclass", "gated"])
 def test_fit_interrupted_during_seeding_returns_the_best_seed(monkeypatch, task):
-    from convexnn import ConvexReLUClassifier
+    from convexnn import ConvexGatedReLURegressor, ConvexReLUClassifier
     from convexnn.losses import SoftmaxLoss
 
     X, y = _data()
     if task == "regression":
         est, loss_cls = ConvexReLURegressor(**KW), SquaredLoss
+    elif task == "gated":
+        est, loss_cls = ConvexGatedReLURegressor(**KW), SquaredLoss
     else:
         y = np.digitize(y, np.quantile(y, [1 / 3, 2 / 3]))
         est, loss_cls = ConvexReLUClassifier(**KW), SoftmaxLoss
