@@ -113,7 +113,8 @@ def _cone_block_bounds(
 
     def adjoint(Mt: torch.Tensor) -> torch.Tensor:  # (n, c, p) signed → (c, p, d)
         op.n_rmatvec += 1
-        # (Xᵀ M)ᵀ: 2.7× faster than Mᵀ X for these thin products (d = 17, c p = 5,616)
+        # (Xᵀ M)ᵀ: 1.7× faster than Mᵀ X on the CPU for these thin products (d = 17,
+        # c p = 5,616; benchmarks/results/s18_tmm_micro.log)
         return (X.T @ Mt.reshape(n, c * p)).T.reshape(c, p, d)
 
     def forward(H: torch.Tensor, out: torch.Tensor) -> torch.Tensor:  # X h into out
