@@ -333,3 +333,17 @@ def test_fit_interrupted_during_the_certificate_keeps_the_network(monkeypatch, t
     back = load(tmp_path / "m.cnn")
     assert back.certificate_.lower_bound == -np.inf
     np.testing.assert_allclose(back.predict(X), est.predict(X))
+
+
+def test_interrupted_lbfgs_run_returns_its_best_iterate(monkeypatch):
+    from convexnn.nonconvex import train_network
+
+    X, y = _data()
+    kw = dict(n_neurons=8, lam=1e-2, optimizer="lbfgs", max_epochs=200, random_state=0)
+    start = train_network(X, y, **dict(kw, max_epochs=1)).objective
+    calls = _interrupt_call(monkeypatch, SquaredLoss, "value", 30)  # inside a line search
+    with _no_escape():
+        res = train_network(X, y, **kw)
+    assert calls["n"] >= 30 and res.interrupted
+    # the best iterate the closure kept, re-evaluated: finite and below the start
+    assert np.isfinite(res.objective) and res.objective < start
