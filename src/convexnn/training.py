@@ -837,8 +837,7 @@ def fit_convex_network(
             # and the returned weights are in the data's dtype
             hint = ("raise max_iter or tol, or fit float64 data (dtype='float64'): the "
                     "solvers iterate in float64, but the seeding runs and the returned "
-                    f"weights are {str(X.dtype).replace('torch.', '')} (rounding the "
-                    "weights alone moves the objective by ~1e-7 relative).")
+                    f"weights are {str(X.dtype).replace('torch.', '')}.")
         warnings.warn(
             f"The solver stopped after {total_iter} iterations (max_iter={max_iter}) with a "
             f"relative duality gap of {cert.rel_gap:.2e} above tol={tol:g}; {hint}",
