@@ -89,11 +89,16 @@ def test_gated_newton_step_solves_the_system():
     torch.testing.assert_close(K @ newton.solve(g), g, rtol=1e-7, atol=1e-9)
 
 
+@pytest.mark.parametrize("precision", ["float64", "single", "single-ill", "float64-ill"])
 @pytest.mark.parametrize("keep", ["all", "unpaired"])
 @pytest.mark.parametrize("fit_bias", [False, True])
-def test_relu_woodbury_step_solves_the_system(keep, fit_bias):
+def test_relu_woodbury_step_solves_the_system(monkeypatch, keep, fit_bias, precision):
     """The ReLU Woodbury solve (blocks on one pattern share a capacitance term) equals a
-    dense solve of the same Newton matrix, also when some patterns carry one block."""
+    dense solve of the same Newton matrix, also when some patterns carry one block, and
+    with the capacitance formed in single precision (refined solves; an ill-conditioned
+    capacitance, which single precision cannot carry, is rebuilt in float64)."""
+    if precision.startswith("single"):
+        monkeypatch.setattr(pd_mod, "_SINGLE_CAPACITANCE_FLOPS", 0)
     prob = _program(5, n=25, d=3, p=30, relu=True, fit_bias=fit_bias, loss="logistic")
     if keep == "unpaired":  # drop the v block of every third pattern
         p = prob.op.p // 2
@@ -108,8 +113,14 @@ def test_relu_woodbury_step_solves_the_system(keep, fit_bias):
     Bd[::4] *= 1e4  # blocks of very different curvature, as near the cones' boundary
     Z = torch.randn(25, 1, generator=gen, dtype=torch.float64)
     Hl = prob.loss.hessian(Z, prob.Y)
-    newton = pd_mod._Newton(prob, X, SD, Hl, Bd, {})
+    if precision.endswith("ill"):  # a loss curvature that puts cond(C) near 1e7
+        Hl = Hl * 1e6
+    gram: dict = {}
+    newton = pd_mod._Newton(prob, X, SD, Hl, Bd, gram)
     assert newton.mode == "woodbury"
+    # single precision unless float64 asked for, or already rebuilt (the bias's Schur
+    # complement solves once at construction)
+    assert (newton.single or "capacitance64" in gram) == precision.startswith("single")
     n = X.shape[0]
     J = (SD[:, :, None] * X[:, None, :]).reshape(n, B * d)
     if fit_bias:
@@ -117,7 +128,17 @@ def test_relu_woodbury_step_solves_the_system(keep, fit_bias):
     K = J.T @ (Hl[:, 0, 0, None] * J)
     K[: B * d, : B * d] += torch.block_diag(*Bd)
     g = torch.randn(K.shape[0], generator=gen, dtype=torch.float64)
-    torch.testing.assert_close(K @ newton.solve(g), g, rtol=1e-7, atol=1e-8)
+    x = newton.solve(g)
+    torch.testing.assert_close(K @ x, g, rtol=1e-7, atol=1e-8 * float(K.abs().max()))
+    # rebuilt in float64 exactly when single precision could not reach the residual
+    assert gram.get("capacitance64", False) == (precision == "single-ill")
+
+
+@pytest.mark.parametrize("m", [7, 128, 300])
+def test_symmetric_gram_equals_the_plain_product(m):
+    gen = torch.Generator().manual_seed(m)
+    V = torch.randn(m, 50, generator=gen, dtype=torch.float64)
+    torch.testing.assert_close(pd_mod.symmetric_gram(V), V @ V.T, rtol=1e-12, atol=1e-12)
 
 
 def test_warm_start_with_multipliers_reaches_the_same_optimum():

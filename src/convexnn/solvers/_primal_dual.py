@@ -90,6 +90,40 @@ _OUTER_MAX_ENTRIES = 25_000_000
 _OUTER_CHUNK_ENTRIES = 4_000_000
 
 
+#: the Woodbury capacitance ``I + V Vᵀ`` (ReLU, one output) is formed in single
+#: precision, its solves refined in float64 against the exact Newton matrix, where the
+#: product ``V Vᵀ`` has at least this many flops (``n² q d``; it is then most of an
+#: interior-point step: breast cancer 2.8e9). Below, the refinement's extra small products
+#: cost more than they save (KEEL sets of 120 rows, ~5e7: interior point 1.2–1.5× slower)
+_SINGLE_CAPACITANCE_FLOPS = 5e8
+#: refinement: at most _REFINE_MAX rounds, done at a relative residual of _REFINE_TOL (or
+#: where the rounds stop halving it: round-off of the exact product, ~1e-10 on breast
+#: cancer); a residual above _REFINE_ACCEPT then means the capacitance is rebuilt in float64
+#: for the rest of the solve (its condition number passed ~1e7 on breast cancer, squared)
+_REFINE_MAX = 10
+_REFINE_TOL = 1e-12
+_REFINE_ACCEPT = 1e-8
+#: rows of the diagonal tiles of :func:`symmetric_gram`
+_GRAM_LEAF = 128
+
+
+def symmetric_gram(V: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
+    """``V Vᵀ`` by tiles: the diagonal tiles recursively, each off-diagonal tile once and
+    mirrored (about 3/4 of the flops of one ``V @ V.T`` at each level)."""
+    m = V.shape[0]
+    if out is None:
+        out = torch.empty(m, m, dtype=V.dtype, device=V.device)
+    if m <= _GRAM_LEAF:
+        out.copy_(V @ V.T)
+        return out
+    h = m // 2
+    symmetric_gram(V[:h], out[:h, :h])
+    symmetric_gram(V[h:], out[h:, h:])
+    out[h:, :h] = V[h:] @ V[:h].T
+    out[:h, h:] = out[h:, :h].T
+    return out
+
+
 def weighted_block_grams(X: torch.Tensor, wgt: torch.Tensor, cache: dict) -> torch.Tensor:
     r"""``G_b = Σ_i wgt[i, b] x_i x_iᵀ`` for every column ``b`` of ``wgt``: shape (B, d, d).
 
@@ -168,6 +202,7 @@ class _Newton:
         if self.mode == "woodbury" and iso is None and B * e * self.n > _WOODBURY_MAX_ENTRIES:
             self.mode = "dense"
         self.iso = iso
+        self.single = False  # a single-precision capacitance (see _init_woodbury)
         if self.mode == "woodbury" and iso is not None:
             self._init_woodbury_gated(iso, gram)
         elif self.mode == "woodbury":
@@ -234,10 +269,12 @@ class _Newton:
         The capacitance is :math:`C = I + \sum_j a_j\circ(X M_j X^\top)\circ a_j^\top`
         with :math:`M_j = [Bd_j^{-1}]_{dd}` and :math:`a_j = \sqrt h\circ D_j`: the sign
         :math:`\sigma_j` cancels, so blocks on the same pattern (the ``u`` and ``v``
-        blocks of a ReLU program) share one term with :math:`M = M_u + M_v`. Formed as
-        one product :math:`T A^\top` of two ``n × (q d)`` matrices over the ``q``
-        distinct patterns: ``2 n² q d`` flops (half of the per-block form when every
-        pattern carries both blocks).
+        blocks of a ReLU program) share one term with :math:`M = M_u + M_v`. With
+        :math:`M = L L^\top` (Cholesky, ``q`` small ``d × d`` factors) it is
+        :math:`C = I + V V^\top`, :math:`V = [a_1\circ X L_1, …, a_q\circ X L_q]`
+        (``n × q d``) over the ``q`` distinct patterns: one symmetric product of
+        ``n² q d`` flops (:func:`symmetric_gram`), in single precision with float64
+        refinement of the solves (:meth:`_solve_ww`).
         """
         X, SD = self.X, self.SD
         n, d = X.shape
@@ -257,13 +294,21 @@ class _Newton:
         Mb = torch.cholesky_inverse(self.Lb)[:, :d, :d]  # (B, d, d)
         M = torch.zeros(q, d, d, dtype=X.dtype, device=X.device).index_add_(0, inv, Mb)
         A = Dq * sq[:, None]  # (n, q)
-        T = (X @ M).transpose(0, 1) * A[:, :, None]  # (n, q, d): a_j ∘ X M_j
-        U = A[:, :, None] * X[:, None, :]  # (n, q, d): a_j ∘ X
-        C = T.reshape(n, q * d) @ U.reshape(n, q * d).T
-        C = 0.5 * (C + C.T)
-        C.diagonal().add_(1.0)
-        self.Lc = torch.linalg.cholesky(C)
         self.sq = sq
+        self.Bd, self.gram = Bd, gram
+        Lm, info = torch.linalg.cholesky_ex(M)  # M_j = L_j L_jᵀ (positive definite)
+        if bool((info != 0).any()):  # round-off: the general product T Uᵀ, exact
+            T = (X @ M).transpose(0, 1) * A[:, :, None]  # (n, q, d): a_j ∘ X M_j
+            U = A[:, :, None] * X[:, None, :]  # (n, q, d): a_j ∘ X
+            self.V = None
+            self._factor_capacitance(T.reshape(n, q * d) @ U.reshape(n, q * d).T, False)
+        else:  # C − I = V Vᵀ with V = [a_j ∘ X L_j]_j, one (n, q d) matrix
+            Lcat = Lm.permute(1, 0, 2).reshape(d, q * d)  # [L_1 … L_q]
+            self.V = (X @ Lcat).view(n, q, d).mul_(A[:, :, None]).view(n, q * d)
+            single = (X.dtype == torch.float64 and n * n * q * d >= _SINGLE_CAPACITANCE_FLOPS
+                      and not gram.get("capacitance64"))
+            self._factor_capacitance(symmetric_gram(self.V.float() if single else self.V),
+                                     single)
         if self.fb:  # K_wb = Uᵀ h, K_bb = Σ h: Schur complement on the bias
             kwb = torch.zeros(self.B, self.e, dtype=X.dtype, device=X.device)
             kwb[:, : self.d] = (SD * h[:, None]).T @ X
@@ -319,10 +364,52 @@ class _Newton:
             return self.tl[:, None] * r + self.Wf * ((self.Wf * r).sum(1) * self.inv_nu)[:, None]
         return torch.cholesky_solve(r[:, :, None], self.Lb)[:, :, 0]
 
-    def _solve_ww(self, r: torch.Tensor) -> torch.Tensor:
+    def _factor_capacitance(self, VVt: torch.Tensor, single: bool) -> None:
+        """Factor ``C = I + V Vᵀ`` (``VVt`` in single precision when ``single``: its
+        solves are then refined against the exact matrix, see :meth:`_solve_ww`)."""
+        C = VVt.to(self.X.dtype)
+        C = 0.5 * (C + C.T)
+        C.diagonal().add_(1.0)
+        self.Lc = torch.linalg.cholesky(C)
+        self.single = single
+
+    def _kww(self, x: torch.Tensor) -> torch.Tensor:
+        """``K_ww x = blkdiag(Bd) x + Vᵀ V x`` for x (B, e), exact (no factor)."""
+        return (self.Bd @ x[:, :, None])[:, :, 0] + self._Vt(self._V(x))
+
+    def _solve_ww_once(self, r: torch.Tensor) -> torch.Tensor:
         y = self._bd_solve(r)
         u = torch.cholesky_solve(self._V(y)[:, None], self.Lc)[:, 0]
         return y - self._bd_solve(self._Vt(u))
+
+    def _solve_ww(self, r: torch.Tensor) -> torch.Tensor:
+        r"""``K_ww⁻¹ r``. With a single-precision capacitance, iterative refinement in
+        float64 (:math:`x \leftarrow x + \tilde K^{-1}(r - K x)`) while the relative
+        residual falls by half or more per round, up to ``_REFINE_MAX`` rounds or down to
+        ``_REFINE_TOL``; where it then is above ``_REFINE_ACCEPT`` (an ill-conditioned
+        capacitance, which single precision cannot represent) the capacitance is rebuilt
+        in float64, for this and every later step of the solve."""
+        x = self._solve_ww_once(r)
+        if not self.single:
+            return x
+        rn = max(float(torch.linalg.vector_norm(r)), 1e-300)
+        best, best_x = math.inf, x
+        for k in range(_REFINE_MAX + 1):
+            res = r - self._kww(x)
+            e = float(torch.linalg.vector_norm(res)) / rn
+            stalled = e > 0.5 * best  # at round-off, or diverging
+            if e < best:
+                best, best_x = e, x
+            if e <= _REFINE_TOL or stalled or k == _REFINE_MAX:
+                break
+            x = x + self._solve_ww_once(res)
+        if best <= _REFINE_ACCEPT:
+            return best_x
+        log.debug("single-precision capacitance: residual %.1e; float64 from here", best)
+        self.gram["capacitance64"] = True
+        assert self.V is not None
+        self._factor_capacitance(symmetric_gram(self.V), False)
+        return self._solve_ww_once(r)
 
     def solve(self, g: torch.Tensor) -> torch.Tensor:
         if self.mode == "dense":
