@@ -464,6 +464,77 @@ def fit_convex_network(
     loss: Loss,
     lam: float,
     *,
+    fit_intercept: bool,
+    warm_start: tuple[torch.Tensor, torch.Tensor, PatternSet] | None = None,
+    callback: Callable[[dict[str, Any]], Any] | None = None,
+    **kwargs: Any,
+) -> FitResult:
+    r"""Fit a two-layer (gated) ReLU network by its convex program; see the module doc.
+
+    Rows of ``X`` that are entirely zero without an intercept (an empty document, say)
+    reach every network as zero pre-activations: their outputs are 0 whatever the weights,
+    and their cone constraints read :math:`0 \ge 0`, which no interior point can hold
+    strictly. They are set aside: with ``n₀`` such rows of ``n`` and ``a = (n − n₀)/n``,
+
+    .. math:: F(\theta) = a\,\big[L_{\text{rest}}(\theta) + (\lambda/a) R(\theta)\big]
+       + \frac1n \sum_{\text{zero rows}} \ell(0, y_i),
+
+    so the program on the other rows with ``λ / a`` has the same solutions; objective,
+    bound, history and progress are reported on all rows. (One zero row in 200 of
+    diabetes took the fit to ``max_iter`` with a relative gap of 0.45.)
+    """
+    if fit_intercept or X.shape[0] == 0:
+        return _fit_rows(X, Y, loss, lam, fit_intercept=fit_intercept, warm_start=warm_start,
+                         callback=callback, **kwargs)
+    live = (X != 0).any(dim=1)
+    n, n_live = X.shape[0], int(live.sum())
+    if n_live in (0, n):
+        return _fit_rows(X, Y, loss, lam, fit_intercept=fit_intercept, warm_start=warm_start,
+                         callback=callback, **kwargs)
+    a = n_live / n
+    dead = ~live
+    const = float(loss.row_values(torch.zeros_like(Y[dead]), Y[dead]).sum()) / n
+
+    def full(v: Any) -> Any:  # a value of the program on the other rows → on all rows
+        return a * v + const if isinstance(v, float) and math.isfinite(v) else v
+
+    def on_progress(info: dict[str, Any]) -> Any:
+        assert callback is not None
+        info = dict(info, objective=full(info["objective"]),
+                    lower_bound=full(info["lower_bound"]))
+        info["gap"] = info["objective"] - info["lower_bound"]
+        return callback(info)
+
+    if warm_start is not None:
+        W0, b0, ps0 = warm_start
+        warm_start = (W0, b0, PatternSet(ps0.gates, ps0.masks[live], ps0.exact, ps0.source))
+    log.info("%d of %d rows are zero (no intercept): solving on the other %d with "
+             "lam / %.6g", n - n_live, n, n_live, a)
+    res = _fit_rows(X[live], Y[live], loss, lam / a, fit_intercept=False,
+                    warm_start=warm_start, callback=None if callback is None else on_progress,
+                    **kwargs)
+    cert = res.certificate
+    res.certificate = make_certificate(
+        full(cert.primal), full(cert.lower_bound), exact=cert.scope == "global",
+        max_violation=cert.max_violation, n_patterns=cert.n_patterns)
+    res.objective = full(float(res.objective))
+    for rec in res.history:
+        for key in ("primal", "lower_bound"):
+            if key in rec:
+                rec[key] = full(float(rec[key]))
+    ps = res.patterns
+    masks = torch.ones(n, ps.n_patterns, dtype=ps.masks.dtype, device=ps.masks.device)
+    masks[live] = ps.masks  # a zero row is on every gate's closed side, as patterns_from_gates
+    res.patterns = PatternSet(ps.gates, masks, ps.exact, ps.source)
+    return res
+
+
+def _fit_rows(
+    X: torch.Tensor,
+    Y: torch.Tensor,
+    loss: Loss,
+    lam: float,
+    *,
     relu: bool,
     patterns: Any,
     fit_intercept: bool,
@@ -481,7 +552,7 @@ def fit_convex_network(
     seed_optimizer: str = "adam",
     callback: Callable[[dict[str, Any]], Any] | None = None,
 ) -> FitResult:
-    """Fit a two-layer (gated) ReLU network by its convex program; see the module doc."""
+    """:func:`fit_convex_network` on rows that are not all zero (or with an intercept)."""
     t0 = time.perf_counter()
     grow_tol = _GROW_TOL if grow_tol is None else grow_tol
     n = X.shape[0]

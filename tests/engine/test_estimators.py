@@ -57,6 +57,42 @@ def test_objective_and_certificate_are_consistent(cls):
 
 
 @pytest.mark.parametrize("cls", ALL)
+def test_zero_rows_without_intercept_are_certified_on_all_rows(cls):
+    """Rows of zeros without an intercept (outputs 0 whatever the weights; cone rows
+    ``0 ≥ 0``) used to send ReLU fits past max_iter with a gap of ~0.45: the program is
+    solved on the other rows with λ / a and reported on all of them."""
+    X, y = _reg_data()
+    if "Classifier" in cls.__name__:
+        y = (y > 0).astype(int)
+    X[[3, 17]] = 0.0
+    kw = dict(lam=0.01, patterns=10, random_state=0, grow=False, fit_intercept=False)
+    seen = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        est = cls(**kw).fit(X, y, callback=seen.append)
+    cert = est.certificate_
+    assert cert.rel_gap <= 1e-6
+    assert cert.primal == pytest.approx(est.objective_)
+    # history and progress are on all rows too: the last record is the certified network
+    assert est.history_[-1]["primal"] == pytest.approx(est.objective_, rel=1e-12)
+    assert seen[-1]["objective"] == pytest.approx(est.objective_, rel=1e-12)
+    assert seen[-1]["lower_bound"] == pytest.approx(cert.lower_bound, rel=1e-12)
+    yy = y if "Regressor" in cls.__name__ else 2.0 * y - 1
+    loss = "squared" if "Regressor" in cls.__name__ else "logistic"
+    if cls._relu:  # the SPEC §1 value of the returned network on all 60 rows
+        assert network_objective(est.coefs_, est.intercepts_, X, yy, 0.01, loss) == \
+            pytest.approx(est.objective_, rel=1e-10)
+    # the same optimum as the program on the 58 other rows with λ · 60 / 58
+    live = np.ones(60, bool)
+    live[[3, 17]] = False
+    a = 58 / 60
+    rest = cls(**dict(kw, lam=0.01 / a)).fit(X[live], y[live])
+    const = (0.5 * (yy[~live] ** 2).sum() if loss == "squared"
+             else 2 * np.log(2.0)) / 60
+    assert est.objective_ == pytest.approx(a * rest.objective_ + const, rel=1e-7)
+
+
+@pytest.mark.parametrize("cls", ALL)
 def test_to_torch_matches_predictions(cls):
     X, y = _reg_data()
     if "Classifier" in cls.__name__:
