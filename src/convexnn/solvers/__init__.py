@@ -2,8 +2,9 @@
 
 - :func:`fista` — accelerated proximal gradient with restarts and backtracking line
   search, for the gated-ReLU group lasso (no constraints).
-- :func:`augmented_lagrangian` — the ReLU program with its cone constraints, solved to
-  feasibility by an augmented Lagrangian whose subproblems are FISTA solves.
+- :func:`augmented_lagrangian` — the ReLU program with its cone constraints, by an
+  augmented Lagrangian whose subproblems are FISTA solves; it ends feasible (a final
+  restoration where the method itself did not get there).
 - :func:`cvxpy_reference` — the same programs written in CVXPY, for tiny problems and
   oracle tests (optional dependency).
 """

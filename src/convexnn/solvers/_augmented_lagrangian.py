@@ -19,12 +19,15 @@ dual norms) is at most ``tol``. For float32 data it iterates in float64 (as FIST
 the interior points do) and returns float32 ``W, b`` with the float64 ones in
 ``extra["W64"], extra["b64"]``.
 
-A ``KeyboardInterrupt`` (Ctrl-C) ends the solve and returns the best *feasible* iterate
-seen — the start counts when it satisfies the constraints — because an intermediate
-augmented-Lagrangian iterate generally violates them; ``interrupted`` is set. If no
-feasible point was seen (an infeasible start interrupted before the first feasible outer
-step), the last iterate is returned and ``extra["violation"]`` says by how much it
-violates the constraints.
+The method alone is slow to reach feasibility (~1e-3 violation after 20,000 iterations
+on n = 30–500 programs, session 18), so a solve that ends infeasible — its budget spent,
+or Ctrl-C — is finished by :func:`restore_feasibility` (each violating block moved to the
+nearest point with its violated rows at zero, or to zero), and the better of that point
+and the best feasible iterate seen (the start counts when it satisfies the constraints)
+is returned: the result always satisfies the cones to ``feas_tol`` (1e-8 in float64),
+as the interior points' results do; ``extra["restored"]`` counts the blocks moved. Its
+objective can then be far above the optimum; the certificate says by how much.
+A ``KeyboardInterrupt`` sets ``interrupted``.
 """
 
 from __future__ import annotations
@@ -37,10 +40,15 @@ import torch
 from convexnn.solvers._apg import SolverResult, apg
 from convexnn.solvers._fista import _op_norm_sq_estimate, relative_gap
 from convexnn.solvers._problem import ConvexProblem
+from convexnn.utils import lstsq
 
 __all__ = ["augmented_lagrangian"]
 
 log = logging.getLogger(__name__)
+
+#: a restored block may leave its zeroed rows at most this far below zero (round-off);
+#: the interior points end at violations ≤ 1e-8
+_RESTORE_TOL = 1e-9
 
 
 class _AugmentedLagrangian:
@@ -181,10 +189,59 @@ def augmented_lagrangian(
             W, b, primal = best
             viol = _violation(W)
             lb = rel = float("nan")  # the multipliers were not computed for this point
+    restored = 0
+    if viol > feas_tol:  # ended infeasible (budget or Ctrl-C with no feasible iterate)
+        W_r, restored = restore_feasibility(problem, W)
+        if best is not None and best[2] <= float(problem.objective(W_r, b)):
+            W, b = best[0], best[1]  # the best feasible iterate seen is better
+            restored = 0
+        else:
+            W = W_r
+        viol = _violation(W)
+        primal, lb, rel = relative_gap(problem, W, b, op.matvec(W), mu=mu)
+        log.debug("AL: restored feasibility of %d blocks; viol=%.2e gap=%.2e", restored,
+                  viol, rel)
     out = SolverResult(W, b, total, converged, interrupted, history)
     if dt_out != torch.float64:  # the data's dtype out, the float64 solution beside it
         out.extra.update(W64=W, b64=b)
         out.W, out.b, mu = W.to(dt_out), b.to(dt_out), mu.to(dt_out)
     out.extra.update(mu=mu, violation=viol, primal=primal, lower_bound=lb, rel_gap=rel,
-                     n_outer=outer, rho=rho, feas_tol=feas_tol)
+                     n_outer=outer, rho=rho, feas_tol=feas_tol, restored=restored)
     return out
+
+
+def restore_feasibility(problem: ConvexProblem, W: torch.Tensor) -> tuple[torch.Tensor, int]:
+    r"""A feasible point near ``W``: each block that violates its cone
+    :math:`A_j w \ge 0` (:math:`A_j = (2D_j - I) X`) is replaced by the nearest point on
+    which its violated rows are zero, :math:`w - A_T^+ A_T w` (``T`` the violated rows;
+    rows that this makes negative join ``T`` and the step is repeated; a block whose rows
+    ``T`` leave no direction becomes zero, which is always feasible). Blocks that satisfy
+    their cones are not touched. Returns the new ``W`` and how many blocks changed; the
+    certificate of the result says how far it is from the optimum."""
+    op = problem.op
+    C = op.cone_matvec(W)  # (n, c, p)
+    bad = (C < 0).any(dim=0)  # (c, p)
+    if not bool(bad.any()):
+        return W, 0
+    W = W.clone()
+    X = op.X.to(W.dtype)
+    S = 2 * op.D.to(W.dtype) - 1  # (n, p)
+    for a, j in bad.nonzero().tolist():
+        A = S[:, j:j + 1] * X  # (n, d)
+        w = W[a, j]
+        T = C[:, a, j] < 0
+        for _ in range(X.shape[1] + 1):
+            At = A[T]
+            u = w - lstsq(At, (At @ w)[:, None])[:, 0]
+            r = A @ u
+            tiny = 1e-12 * float(A.abs().amax()) * float(torch.linalg.vector_norm(w))
+            new = (r < -tiny) & ~T
+            if not bool(new.any()):
+                break
+            T = T | new
+        else:
+            u = torch.zeros_like(w)
+        if float(torch.clamp(-(A @ u), min=0).max()) > _RESTORE_TOL:
+            u = torch.zeros_like(w)  # round-off kept a row below: the zero block
+        W[a, j] = u
+    return W, int(bad.sum())
