@@ -302,15 +302,21 @@ class _Newton:
         if bool((info != 0).any()):  # round-off: the general product T Uᵀ, exact
             T = (X @ M).transpose(0, 1) * A[:, :, None]  # (n, q, d): a_j ∘ X M_j
             U = A[:, :, None] * X[:, None, :]  # (n, q, d): a_j ∘ X
-            self.V = None
+            self._V_parts = None
             self._factor_capacitance(T.reshape(n, q * d) @ U.reshape(n, q * d).T, False)
         else:  # C − I = V Vᵀ with V = [a_j ∘ X L_j]_j, one (n, q d) matrix
             Lcat = Lm.permute(1, 0, 2).reshape(d, q * d)  # [L_1 … L_q]
-            self.V = (X @ Lcat).view(n, q, d).mul_(A[:, :, None]).view(n, q * d)
             single = (X.dtype == torch.float64 and n * n * q * d >= _SINGLE_CAPACITANCE_FLOPS
                       and not gram.get("capacitance64"))
-            self._factor_capacitance(symmetric_gram(self.V.float() if single else self.V),
-                                     single)
+            self._V_parts = (Lcat, A)
+            if single:  # V itself in single precision (its rounding is refined away too)
+                X32 = gram.get("X32")
+                if X32 is None:
+                    X32 = gram["X32"] = X.float()
+                V = (X32 @ Lcat.float()).view(n, q, d).mul_(A.float()[:, :, None])
+            else:
+                V = (X @ Lcat).view(n, q, d).mul_(A[:, :, None])
+            self._factor_capacitance(symmetric_gram(V.view(n, q * d)), single)
         if self.fb:  # K_wb = Uᵀ h, K_bb = Σ h: Schur complement on the bias
             kwb = torch.zeros(self.B, self.e, dtype=X.dtype, device=X.device)
             kwb[:, : self.d] = (SD * h[:, None]).T @ X
@@ -409,8 +415,11 @@ class _Newton:
             return best_x
         log.debug("single-precision capacitance: residual %.1e; float64 from here", best)
         self.gram["capacitance64"] = True
-        assert self.V is not None
-        self._factor_capacitance(symmetric_gram(self.V), False)
+        assert self._V_parts is not None
+        Lcat, A = self._V_parts
+        n, q = A.shape
+        V = (self.X @ Lcat).view(n, q, self.d).mul_(A[:, :, None]).view(n, q * self.d)
+        self._factor_capacitance(symmetric_gram(V), False)
         return self._solve_ww_once(r)
 
     def solve(self, g: torch.Tensor) -> torch.Tensor:
