@@ -92,6 +92,21 @@ def test_zero_rows_without_intercept_are_certified_on_all_rows(cls):
     assert est.objective_ == pytest.approx(a * rest.objective_ + const, rel=1e-7)
 
 
+def test_zero_rows_warm_start_refit():
+    """A warm start carries patterns over all rows; the refit uses them on the others."""
+    X, y = _reg_data()
+    X[[3, 17]] = 0.0
+    est = ConvexReLURegressor(lam=0.01, patterns=10, random_state=0, grow=False,
+                              fit_intercept=False, warm_start=True).fit(X, y)
+    est.set_params(lam=0.005)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        est.fit(X, y)
+    assert est.certificate_.rel_gap <= 1e-6
+    assert network_objective(est.coefs_, est.intercepts_, X, y, 0.005, "squared") == \
+        pytest.approx(est.objective_, rel=1e-10)
+
+
 @pytest.mark.parametrize("cls", ALL)
 def test_to_torch_matches_predictions(cls):
     X, y = _reg_data()
