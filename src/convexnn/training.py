@@ -496,7 +496,11 @@ def fit_convex_network(
     const = float(loss.row_values(torch.zeros_like(Y[dead]), Y[dead]).sum()) / n
 
     def full(v: Any) -> Any:  # a value of the program on the other rows → on all rows
-        return a * v + const if isinstance(v, float) and math.isfinite(v) else v
+        try:
+            v = float(v)
+        except (TypeError, ValueError):
+            return v
+        return a * v + const if math.isfinite(v) else v
 
     def on_progress(info: dict[str, Any]) -> Any:
         assert callback is not None
