@@ -134,6 +134,39 @@ def test_relu_woodbury_step_solves_the_system(monkeypatch, keep, fit_bias, preci
     assert gram.get("capacitance64", False) == (precision == "single-ill")
 
 
+@pytest.mark.parametrize("precision", ["float64", "single", "single-ill"])
+@pytest.mark.parametrize("fit_bias", [False, True])
+def test_dense_logistic_step_solves_the_system(monkeypatch, fit_bias, precision):
+    """The dense Newton solve (logistic loss: Jᵀ H J formed every step) equals a solve of
+    the explicit matrix, also with Jᵀ H J in single precision (refined solves; rebuilt in
+    float64 when refinement cannot get there)."""
+    if precision.startswith("single"):
+        monkeypatch.setattr(pd_mod, "_SINGLE_CAPACITANCE_FLOPS", 0)
+    monkeypatch.setattr(pd_mod, "newton_cost", lambda n, c, p, d, **k: (0.0, "dense"))
+    prob = _program(4, n=60, d=3, p=20, relu=True, fit_bias=fit_bias, loss="logistic")
+    X, SD, B, d = prob.op.X, prob.op.SD, prob.op.p, 3
+    gen = torch.Generator().manual_seed(2)
+    R = torch.randn(B, d, d, generator=gen, dtype=torch.float64)
+    Bd = R @ R.transpose(1, 2) + 1e-3 * torch.eye(d, dtype=torch.float64)
+    Z = torch.randn(60, 1, generator=gen, dtype=torch.float64)
+    Hl = prob.loss.hessian(Z, prob.Y)
+    if precision == "single-ill":
+        Hl = Hl * 1e8  # the loss part dwarfs the blocks: cond(K) far beyond single precision
+    gram: dict = {}
+    newton = pd_mod._Newton(prob, X, SD, Hl, Bd, gram)
+    assert newton.mode == "dense"
+    n = X.shape[0]
+    J = (SD[:, :, None] * X[:, None, :]).reshape(n, B * d)
+    if fit_bias:
+        J = torch.cat([J, torch.ones(n, 1, dtype=torch.float64)], 1)
+    K = J.T @ (Hl[:, 0, 0, None] * J)
+    K[: B * d, : B * d] += torch.block_diag(*Bd)
+    g = torch.randn(K.shape[0], generator=gen, dtype=torch.float64)
+    x = newton.solve(g)
+    torch.testing.assert_close(K @ x, g, rtol=1e-7, atol=1e-8 * float(K.abs().max()))
+    assert ("dense64" in gram) == (precision == "single-ill")
+
+
 @pytest.mark.parametrize("m", [7, 128, 300])
 def test_symmetric_gram_equals_the_plain_product(m):
     gen = torch.Generator().manual_seed(m)

@@ -166,10 +166,24 @@ def _design_gram(X: torch.Tensor, SD: torch.Tensor, h: torch.Tensor | None = Non
     p = SD.shape[1]
     G = torch.zeros(p * d, p * d, dtype=X.dtype, device=X.device)
     step = max(1, _OUTER_CHUNK_ENTRIES // max(1, p * d))
+    nonneg = h is None or bool((h >= 0).all())
     for s in range(0, n, step):
         Jc = (SD[s:s + step, :, None] * X[s:s + step, None, :]).reshape(-1, p * d)
-        G += (Jc if h is None else Jc * h[s:s + step, None]).T @ Jc
+        if nonneg:  # Jᵀ diag(h) J = (√h ∘ J)ᵀ (√h ∘ J): the symmetric product
+            Jh = Jc if h is None else Jc * h[s:s + step, None].sqrt()
+            G += symmetric_gram(Jh.T.contiguous())
+        else:
+            G += (Jc * h[s:s + step, None]).T @ Jc
     return G
+
+
+def _add_square(K: torch.Tensor, idx: torch.Tensor, G: torch.Tensor) -> None:
+    """``K[idx, idx] += G`` in place; a slice when ``idx`` is a contiguous range."""
+    a = int(idx[0])
+    if bool((idx == torch.arange(a, a + idx.numel(), device=idx.device)).all()):
+        K[a:a + idx.numel(), a:a + idx.numel()] += G
+    else:
+        K[idx[:, None], idx[None, :]] += G
 
 
 def newton_cost(n: int, c: int, p: int, d: int, *, gated: bool = False) -> tuple[float, str]:
@@ -204,7 +218,8 @@ class _Newton:
         if self.mode == "woodbury" and iso is None and B * e * self.n > _WOODBURY_MAX_ENTRIES:
             self.mode = "dense"
         self.iso = iso
-        self.single = False  # a single-precision capacitance (see _init_woodbury)
+        self.single = False  # a single-precision factor (see _init_woodbury, _init_dense)
+        self.gram = gram
         if self.mode == "woodbury" and iso is not None:
             self._init_woodbury_gated(iso, gram)
         elif self.mode == "woodbury":
@@ -220,6 +235,7 @@ class _Newton:
         K = torch.zeros(nv, nv, dtype=X.dtype, device=X.device)
         wi = (torch.arange(B, device=X.device)[:, None] * e
               + torch.arange(d, device=X.device)[None, :])  # (B, d) w-indices
+        single_parts = None
         if problem.loss.name == "squared":
             G = gram.get("G")
             if G is None:
@@ -229,6 +245,9 @@ class _Newton:
                 idx = wi[a * p:(a + 1) * p].reshape(-1)
                 K[idx[:, None], idx[None, :]] += G
         else:
+            k = p * d
+            single = (c == 1 and X.dtype == torch.float64 and not gram.get("dense64")
+                      and n * k * k >= _SINGLE_CAPACITANCE_FLOPS)
             for a in range(c):
                 ia = wi[a * p:(a + 1) * p].reshape(-1)
                 for a2 in range(c):
@@ -236,6 +255,12 @@ class _Newton:
                     if not bool((h != 0).any()):
                         continue
                     ib = wi[a2 * p:(a2 + 1) * p].reshape(-1)
+                    if single:  # Jᵀ H J (n k² flops, most of the step) in single precision
+                        if "X32" not in gram:
+                            gram["X32"], gram["SD32"] = X.float(), SD.float()
+                        G32 = _design_gram(gram["X32"], gram["SD32"], h.float())
+                        single_parts = (ia, h, 0.5 * (G32 + G32.T).to(X.dtype))
+                        continue  # added once the exact rest of K is kept
                     K[ia[:, None], ib[None, :]] += _design_gram(X, SD, h)
         ar = torch.arange(B, device=X.device)
         blk = (ar[:, None] * e + torch.arange(e, device=X.device)[None, :])
@@ -251,6 +276,21 @@ class _Newton:
                 K[B * e:, idx] = Hwb[:, a, :].T
             K[B * e:, B * e:] = Hl.sum(0)
         K = 0.5 * (K + K.T)
+        if single_parts is not None:
+            ia, h, G = single_parts
+            Kr = K  # exact: everything but Jᵀ H J, which refinement applies exactly
+            K = Kr.clone()
+            _add_square(K, ia, G)
+            ridge = 1e-13 * float(K.diagonal().abs().max())
+            K.diagonal().add_(ridge)
+            Kr.diagonal().add_(ridge)
+            self._dense_parts = (Kr, ia, h)
+            L, info = torch.linalg.cholesky_ex(K)
+            if int(info) == 0:
+                self.L, self.K, self.single = L, None, True
+                return
+            self._rebuild_dense()  # single precision lost definiteness: exact at once
+            return
         ridge = 1e-13 * float(K.diagonal().abs().max())
         K.diagonal().add_(ridge)
         try:
@@ -259,10 +299,65 @@ class _Newton:
         except RuntimeError:
             self.L, self.K = None, K
 
-    def _solve_dense(self, g: torch.Tensor) -> torch.Tensor:
+    def _kdense(self, x: torch.Tensor) -> torch.Tensor:
+        """The exact dense Newton matrix times ``x`` (single-precision mode): the kept rest
+        plus ``Jᵀ (h ∘ J x)`` on the weights."""
+        Kr, ia, h = self._dense_parts
+        y = Kr @ x
+        xw = x[ia].reshape(self.p, self.d)
+        Jx = ((self.X @ xw.T) * self.SD).sum(1)
+        y[ia] += ((self.SD * (h * Jx)[:, None]).T @ self.X).reshape(-1)
+        return y
+
+    def _rebuild_dense(self) -> None:
+        """The dense Newton matrix in float64, for this and every later step."""
+        Kr, ia, h = self._dense_parts
+        G = _design_gram(self.X, self.SD, h)
+        K = Kr.clone()
+        _add_square(K, ia, 0.5 * (G + G.T))
+        self.gram["dense64"] = True
+        self.single = False
+        try:
+            self.L = torch.linalg.cholesky(K)
+            self.K = None
+        except RuntimeError:
+            self.L, self.K = None, K
+
+    def _solve_dense_once(self, g: torch.Tensor) -> torch.Tensor:
         if self.L is not None:
             return torch.cholesky_solve(g[:, None], self.L)[:, 0]
         return lstsq(self.K, g[:, None])[:, 0]
+
+    def _solve_dense(self, g: torch.Tensor) -> torch.Tensor:
+        x = self._refined(g, self._solve_dense_once, self._kdense)
+        if x is not None:
+            return x
+        log.debug("single-precision Newton matrix not accurate enough; float64 from here")
+        self._rebuild_dense()
+        return self._solve_dense_once(g)
+
+    def _refined(self, r: torch.Tensor, once: Callable[[torch.Tensor], torch.Tensor],
+                 matvec: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor | None:
+        r"""``once(r)``, refined in float64 when the factor is single precision
+        (:math:`x \leftarrow x + \mathrm{once}(r - K x)`, ``K x = matvec(x)`` exact) while
+        the relative residual falls by half or more per round, up to ``_REFINE_MAX`` rounds
+        or down to ``_REFINE_TOL``. ``None`` when it then is above ``_REFINE_ACCEPT``: an
+        ill-conditioned matrix, which single precision cannot carry."""
+        x = once(r)
+        if not self.single:
+            return x
+        rn = max(float(torch.linalg.vector_norm(r)), 1e-300)
+        best, best_x = math.inf, x
+        for k in range(_REFINE_MAX + 1):
+            res = r - matvec(x)
+            e = float(torch.linalg.vector_norm(res)) / rn
+            stalled = e > 0.5 * best  # at round-off, or diverging
+            if e < best:
+                best, best_x = e, x
+            if e <= _REFINE_TOL or stalled or k == _REFINE_MAX:
+                break
+            x = x + once(res)
+        return best_x if best <= _REFINE_ACCEPT else None
 
     # --------------------------------------------------------------- woodbury
     def _init_woodbury(self, Bd: torch.Tensor, gram: dict) -> None:
@@ -297,7 +392,7 @@ class _Newton:
         M = torch.zeros(q, d, d, dtype=X.dtype, device=X.device).index_add_(0, inv, Mb)
         A = Dq * sq[:, None]  # (n, q)
         self.sq = sq
-        self.Bd, self.gram = Bd, gram
+        self.Bd = Bd
         Lm, info = torch.linalg.cholesky_ex(M)  # M_j = L_j L_jᵀ (positive definite)
         if bool((info != 0).any()):  # round-off: the general product T Uᵀ, exact
             T = (X @ M).transpose(0, 1) * A[:, :, None]  # (n, q, d): a_j ∘ X M_j
@@ -391,29 +486,13 @@ class _Newton:
         return y - self._bd_solve(self._Vt(u))
 
     def _solve_ww(self, r: torch.Tensor) -> torch.Tensor:
-        r"""``K_ww⁻¹ r``. With a single-precision capacitance, iterative refinement in
-        float64 (:math:`x \leftarrow x + \tilde K^{-1}(r - K x)`) while the relative
-        residual falls by half or more per round, up to ``_REFINE_MAX`` rounds or down to
-        ``_REFINE_TOL``; where it then is above ``_REFINE_ACCEPT`` (an ill-conditioned
-        capacitance, which single precision cannot represent) the capacitance is rebuilt
-        in float64, for this and every later step of the solve."""
-        x = self._solve_ww_once(r)
-        if not self.single:
+        """``K_ww⁻¹ r``; with a single-precision capacitance refined (:meth:`_refined`),
+        and where refinement fails the capacitance is rebuilt in float64, for this and
+        every later step of the solve."""
+        x = self._refined(r, self._solve_ww_once, self._kww)
+        if x is not None:
             return x
-        rn = max(float(torch.linalg.vector_norm(r)), 1e-300)
-        best, best_x = math.inf, x
-        for k in range(_REFINE_MAX + 1):
-            res = r - self._kww(x)
-            e = float(torch.linalg.vector_norm(res)) / rn
-            stalled = e > 0.5 * best  # at round-off, or diverging
-            if e < best:
-                best, best_x = e, x
-            if e <= _REFINE_TOL or stalled or k == _REFINE_MAX:
-                break
-            x = x + self._solve_ww_once(res)
-        if best <= _REFINE_ACCEPT:
-            return best_x
-        log.debug("single-precision capacitance: residual %.1e; float64 from here", best)
+        log.debug("single-precision capacitance not accurate enough; float64 from here")
         self.gram["capacitance64"] = True
         assert self._V_parts is not None
         Lcat, A = self._V_parts
