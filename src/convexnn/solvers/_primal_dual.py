@@ -90,11 +90,13 @@ _OUTER_MAX_ENTRIES = 25_000_000
 _OUTER_CHUNK_ENTRIES = 4_000_000
 
 
-#: the Woodbury capacitance ``I + V Vᵀ`` (ReLU, one output) is formed in single
-#: precision, its solves refined in float64 against the exact Newton matrix, where the
-#: product ``V Vᵀ`` has at least this many flops (``n² q d``; it is then most of an
-#: interior-point step: breast cancer 2.8e9). Below, the refinement's extra small products
-#: cost more than they save (KEEL sets of 120 rows, ~5e7: interior point 1.2–1.5× slower)
+#: the Woodbury capacitance ``I + V Vᵀ`` (ReLU, one output) — and, in the dense form with
+#: a non-constant loss Hessian (logistic), ``Jᵀ H J`` — is formed in single precision, its
+#: solves refined in float64 against the exact Newton matrix, where that product has at
+#: least this many flops (``n² q d`` / ``n k²``; it is then most of an interior-point
+#: step: breast cancer 2.8e9, 3,000 rows of magic ~1.7e10). Below, the refinement's extra
+#: small products cost more than they save (KEEL sets of 120 rows, ~5e7: interior point
+#: 1.2–1.5× slower)
 _SINGLE_CAPACITANCE_FLOPS = 5e8
 #: refinement: at most _REFINE_MAX rounds, done at a relative residual of _REFINE_TOL (or
 #: where the rounds stop halving it: round-off of the exact product, ~1e-10 on breast
