@@ -92,6 +92,21 @@ def test_zero_rows_without_intercept_are_certified_on_all_rows(cls):
     assert est.objective_ == pytest.approx(a * rest.objective_ + const, rel=1e-7)
 
 
+def test_zero_rows_keep_an_exact_pattern_set_global():
+    """Exact enumeration on the other rows is exact for all rows (a zero row's pattern
+    entry does not matter): the certificate stays global."""
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((14, 2))
+    y = np.maximum(X[:, 0] - 0.3 * X[:, 1], 0) + 0.05 * rng.standard_normal(14)
+    X[[2, 9]] = 0.0
+    est = ConvexReLURegressor(lam=0.01, patterns="exact", fit_intercept=False,
+                              random_state=0).fit(X, y)
+    assert est.certificate_.scope == "global"
+    assert est.certificate_.rel_gap <= 1e-6
+    assert network_objective(est.coefs_, est.intercepts_, X, y, 0.01, "squared") == \
+        pytest.approx(est.objective_, rel=1e-10)
+
+
 def test_zero_rows_warm_start_refit():
     """A warm start carries patterns over all rows; the refit uses them on the others."""
     X, y = _reg_data()
