@@ -89,6 +89,21 @@ def test_gated_newton_step_solves_the_system():
     torch.testing.assert_close(K @ newton.solve(g), g, rtol=1e-7, atol=1e-9)
 
 
+def _assert_solves_the_newton_matrix(newton, X, SD, Hl, Bd, fit_bias, gen):
+    """``newton.solve(g)`` against the explicit matrix ``Jᵀ H J + blkdiag(Bd)`` (one
+    output; the bias column last when it is fitted)."""
+    n, d = X.shape
+    B = SD.shape[1]
+    J = (SD[:, :, None] * X[:, None, :]).reshape(n, B * d)
+    if fit_bias:
+        J = torch.cat([J, torch.ones(n, 1, dtype=torch.float64)], 1)
+    K = J.T @ (Hl[:, 0, 0, None] * J)
+    K[: B * d, : B * d] += torch.block_diag(*Bd)
+    g = torch.randn(K.shape[0], generator=gen, dtype=torch.float64)
+    x = newton.solve(g)
+    torch.testing.assert_close(K @ x, g, rtol=1e-7, atol=1e-8 * float(K.abs().max()))
+
+
 @pytest.mark.parametrize("precision", ["float64", "single", "single-ill", "float64-ill"])
 @pytest.mark.parametrize("keep", ["all", "unpaired"])
 @pytest.mark.parametrize("fit_bias", [False, True])
@@ -121,15 +136,7 @@ def test_relu_woodbury_step_solves_the_system(monkeypatch, keep, fit_bias, preci
     # single precision unless float64 asked for, or already rebuilt (the bias's Schur
     # complement solves once at construction)
     assert (newton.single or "capacitance64" in gram) == precision.startswith("single")
-    n = X.shape[0]
-    J = (SD[:, :, None] * X[:, None, :]).reshape(n, B * d)
-    if fit_bias:
-        J = torch.cat([J, torch.ones(n, 1, dtype=torch.float64)], 1)
-    K = J.T @ (Hl[:, 0, 0, None] * J)
-    K[: B * d, : B * d] += torch.block_diag(*Bd)
-    g = torch.randn(K.shape[0], generator=gen, dtype=torch.float64)
-    x = newton.solve(g)
-    torch.testing.assert_close(K @ x, g, rtol=1e-7, atol=1e-8 * float(K.abs().max()))
+    _assert_solves_the_newton_matrix(newton, X, SD, Hl, Bd, fit_bias, gen)
     # rebuilt in float64 exactly when single precision could not reach the residual
     assert gram.get("capacitance64", False) == (precision == "single-ill")
 
@@ -155,19 +162,11 @@ def test_dense_logistic_step_solves_the_system(monkeypatch, fit_bias, precision)
     gram: dict = {}
     newton = pd_mod._Newton(prob, X, SD, Hl, Bd, gram)
     assert newton.mode == "dense"
-    n = X.shape[0]
-    J = (SD[:, :, None] * X[:, None, :]).reshape(n, B * d)
-    if fit_bias:
-        J = torch.cat([J, torch.ones(n, 1, dtype=torch.float64)], 1)
-    K = J.T @ (Hl[:, 0, 0, None] * J)
-    K[: B * d, : B * d] += torch.block_diag(*Bd)
-    g = torch.randn(K.shape[0], generator=gen, dtype=torch.float64)
-    x = newton.solve(g)
-    torch.testing.assert_close(K @ x, g, rtol=1e-7, atol=1e-8 * float(K.abs().max()))
+    _assert_solves_the_newton_matrix(newton, X, SD, Hl, Bd, fit_bias, gen)
     assert ("dense64" in gram) == (precision == "single-ill")
 
 
-@pytest.mark.parametrize("m", [7, 128, 300])
+@pytest.mark.parametrize("m", [129, 300, 1000])  # above the 128-row tile: recursion
 def test_symmetric_gram_equals_the_plain_product(m):
     gen = torch.Generator().manual_seed(m)
     V = torch.randn(m, 50, generator=gen, dtype=torch.float64)

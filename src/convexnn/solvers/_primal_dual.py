@@ -295,9 +295,13 @@ class _Newton:
             return
         ridge = 1e-13 * float(K.diagonal().abs().max())
         K.diagonal().add_(ridge)
+        self._factor_dense(K)
+
+    def _factor_dense(self, K: torch.Tensor) -> None:
+        """Cholesky of the dense Newton matrix; kept whole for least squares when round-off
+        has cost it its definiteness."""
         try:
-            self.L = torch.linalg.cholesky(K)
-            self.K = None
+            self.L, self.K = torch.linalg.cholesky(K), None
         except RuntimeError:
             self.L, self.K = None, K
 
@@ -319,11 +323,7 @@ class _Newton:
         _add_square(K, ia, 0.5 * (G + G.T))
         self.gram["dense64"] = True
         self.single = False
-        try:
-            self.L = torch.linalg.cholesky(K)
-            self.K = None
-        except RuntimeError:
-            self.L, self.K = None, K
+        self._factor_dense(K)
 
     def _solve_dense_once(self, g: torch.Tensor) -> torch.Tensor:
         if self.L is not None:
