@@ -160,7 +160,8 @@ def _problem(
 def _inner(sub: ConvexProblem, W0: torch.Tensor, b0: torch.Tensor, mu0: torch.Tensor | None,
            *, tol: float, max_iter: int,
            step_callback: Callable[[dict], Any] | None = None,
-           polish_if: Callable[..., bool] | None = None) -> SolverResult:
+           polish_if: Callable[..., bool] | None = None,
+           gap0: float | None = None) -> SolverResult:
     n, d = sub.op.X.shape
     cost, _ = newton_cost(n, sub.op.c, sub.op.p, d, gated=not sub.constrained)
     if isinstance(sub.penalty, GroupL2) and cost <= _ipm_budget(not sub.constrained) and (
@@ -183,7 +184,7 @@ def _inner(sub: ConvexProblem, W0: torch.Tensor, b0: torch.Tensor, mu0: torch.Te
             return alt if alt.converged or better else res
         try:
             return primal_dual(sub, W0, b0, mu0, tol=min(tol, 1e-7), max_iter=max(200, max_iter),
-                               step_callback=step_callback, polish_if=polish_if)
+                               step_callback=step_callback, polish_if=polish_if, gap0=gap0)
         except ValueError:  # a gate not strictly inside its cone: use the first-order path
             pass
     if sub.constrained:

@@ -104,16 +104,20 @@ def _assert_solves_the_newton_matrix(newton, X, SD, Hl, Bd, fit_bias, gen):
     torch.testing.assert_close(K @ x, g, rtol=1e-7, atol=1e-8 * float(K.abs().max()))
 
 
-@pytest.mark.parametrize("precision", ["float64", "single", "single-ill", "float64-ill"])
+@pytest.mark.parametrize("precision",
+                         ["float64", "single", "single-ill", "single-forced", "float64-ill"])
 @pytest.mark.parametrize("keep", ["all", "unpaired"])
 @pytest.mark.parametrize("fit_bias", [False, True])
 def test_relu_woodbury_step_solves_the_system(monkeypatch, keep, fit_bias, precision):
     """The ReLU Woodbury solve (blocks on one pattern share a capacitance term) equals a
     dense solve of the same Newton matrix, also when some patterns carry one block, and
-    with the capacitance formed in single precision (refined solves; an ill-conditioned
-    capacitance, which single precision cannot carry, is rebuilt in float64)."""
+    with the capacitance formed in single precision (solves refined by conjugate gradients,
+    which carry a capacitance of condition ~1e7; where refinement cannot reach its
+    residual — forced here — the capacitance is rebuilt in float64)."""
     if precision.startswith("single"):
         monkeypatch.setattr(pd_mod, "_SINGLE_CAPACITANCE_FLOPS", 0)
+    if precision == "single-forced":
+        monkeypatch.setattr(pd_mod, "_REFINE_ACCEPT", 0.0)
     prob = _program(5, n=25, d=3, p=30, relu=True, fit_bias=fit_bias, loss="logistic")
     if keep == "unpaired":  # drop the v block of every third pattern
         p = prob.op.p // 2
@@ -137,18 +141,22 @@ def test_relu_woodbury_step_solves_the_system(monkeypatch, keep, fit_bias, preci
     # complement solves once at construction)
     assert (newton.single or "capacitance64" in gram) == precision.startswith("single")
     _assert_solves_the_newton_matrix(newton, X, SD, Hl, Bd, fit_bias, gen)
-    # rebuilt in float64 exactly when single precision could not reach the residual
-    assert gram.get("capacitance64", False) == (precision == "single-ill")
+    # rebuilt in float64 when single precision could not reach the residual (forced; the
+    # ill-conditioned case may or may not need it)
+    if precision != "single-ill":
+        assert gram.get("capacitance64", False) == (precision == "single-forced")
 
 
-@pytest.mark.parametrize("precision", ["float64", "single", "single-ill"])
+@pytest.mark.parametrize("precision", ["float64", "single", "single-ill", "single-forced"])
 @pytest.mark.parametrize("fit_bias", [False, True])
 def test_dense_logistic_step_solves_the_system(monkeypatch, fit_bias, precision):
     """The dense Newton solve (logistic loss: Jᵀ H J formed every step) equals a solve of
-    the explicit matrix, also with Jᵀ H J in single precision (refined solves; rebuilt in
-    float64 when refinement cannot get there)."""
+    the explicit matrix, also with Jᵀ H J in single precision (solves refined by conjugate
+    gradients; rebuilt in float64 when refinement cannot get there — forced here)."""
     if precision.startswith("single"):
         monkeypatch.setattr(pd_mod, "_SINGLE_CAPACITANCE_FLOPS", 0)
+    if precision == "single-forced":
+        monkeypatch.setattr(pd_mod, "_REFINE_ACCEPT", 0.0)
     monkeypatch.setattr(pd_mod, "newton_cost", lambda n, c, p, d, **k: (0.0, "dense"))
     prob = _program(4, n=60, d=3, p=20, relu=True, fit_bias=fit_bias, loss="logistic")
     X, SD, B, d = prob.op.X, prob.op.SD, prob.op.p, 3
@@ -158,12 +166,44 @@ def test_dense_logistic_step_solves_the_system(monkeypatch, fit_bias, precision)
     Z = torch.randn(60, 1, generator=gen, dtype=torch.float64)
     Hl = prob.loss.hessian(Z, prob.Y)
     if precision == "single-ill":
-        Hl = Hl * 1e8  # the loss part dwarfs the blocks: cond(K) far beyond single precision
+        Hl = Hl * 1e6  # the loss part dwarfs the blocks: cond(K) ~ 1e9
     gram: dict = {}
     newton = pd_mod._Newton(prob, X, SD, Hl, Bd, gram)
     assert newton.mode == "dense"
     _assert_solves_the_newton_matrix(newton, X, SD, Hl, Bd, fit_bias, gen)
-    assert ("dense64" in gram) == (precision == "single-ill")
+    assert ("dense64" in gram) == (precision == "single-forced")
+
+
+@pytest.mark.parametrize("change", [1.3, 100.0])
+def test_dense_logistic_step_with_an_earlier_steps_loss_hessian(monkeypatch, change):
+    """A later step keeps the first step's single-precision Jᵀ H J in its factor and
+    still solves its own exact matrix (conjugate gradients); a loss Hessian that moved
+    too far for that (×100 on some rows: more rounds than allowed, here 2) gets Jᵀ H J
+    formed afresh within the solve."""
+    monkeypatch.setattr(pd_mod, "_SINGLE_CAPACITANCE_FLOPS", 0)
+    if change > 10:
+        monkeypatch.setattr(pd_mod, "_STALE_MAX_ROUNDS", 2)
+    monkeypatch.setattr(pd_mod, "newton_cost", lambda n, c, p, d, **k: (0.0, "dense"))
+    prob = _program(4, n=60, d=3, p=20, relu=True, fit_bias=True, loss="logistic")
+    X, SD, B, d = prob.op.X, prob.op.SD, prob.op.p, 3
+    gen = torch.Generator().manual_seed(3)
+    R = torch.randn(B, d, d, generator=gen, dtype=torch.float64)
+    Bd = R @ R.transpose(1, 2) + 1e-3 * torch.eye(d, dtype=torch.float64)
+    Hl = prob.loss.hessian(torch.randn(60, 1, generator=gen, dtype=torch.float64), prob.Y)
+    gram: dict = {}
+    first = pd_mod._Newton(prob, X, SD, Hl, Bd, gram)
+    _assert_solves_the_newton_matrix(first, X, SD, Hl, Bd, True, gen)
+    assert not first.stale
+    kept = gram["loss_gram"][1]
+    scale = torch.ones_like(Hl)
+    scale[::3] = change
+    Hl2, Bd2 = Hl * scale, Bd * 1.5
+    later = pd_mod._Newton(prob, X, SD, Hl2, Bd2, gram)
+    assert later.stale and later.single
+    _assert_solves_the_newton_matrix(later, X, SD, Hl2, Bd2, True, gen)
+    assert "dense64" not in gram
+    assert (gram["loss_gram"][1] is kept) == (change < 10), later.refine_rounds
+    assert not gram["loss_gram_refresh"]  # the next step keeps the one it now holds
 
 
 @pytest.mark.parametrize("m", [129, 300, 1000])  # above the 128-row tile: recursion

@@ -334,3 +334,30 @@ def test_polish_drops_small_blocks_that_are_zero_on_the_face(loss):
     # against 75 when only negligible blocks leave; logistic: 22, against a polish that
     # ran out of its budget)
     assert out.newton_steps <= 50, out.newton_steps
+
+
+@pytest.mark.parametrize("fit_bias", [False, True])
+def test_face_design_is_the_design_times_the_null_space_bases(fit_bias):
+    """``_face_design`` (the polish's face Hessian for a changing loss Hessian, one
+    output: ``(J Tm)ᵀ H (J Tm)``) equals the full design times the block-diagonal map
+    ``Tm`` of null-space bases of different sizes."""
+    from convexnn.solvers._support_polish import _face_design, _null_bases
+
+    gen = torch.Generator().manual_seed(4)
+    n, d, A = 50, 5, 4
+    Jf = torch.randn(n, A * d + int(fit_bias), generator=gen, dtype=torch.float64)
+    rows = [torch.randn(t, d, generator=gen, dtype=torch.float64) for t in (0, 1, 3, 2)]
+    bases = _null_bases(rows, d)
+    Npad = torch.zeros(A, d, d, dtype=torch.float64)
+    for k, N in enumerate(bases):
+        Npad[k, :, : N.shape[1]] = N
+    keep = torch.cat([torch.arange(k * d, k * d + N.shape[1]) for k, N in enumerate(bases)]
+                     + ([torch.tensor([A * d])] if fit_bias else []))
+    extra = [torch.ones(1, 1, dtype=torch.float64)] if fit_bias else []
+    Tm = torch.block_diag(*bases, *extra)
+    JT = _face_design(Jf, Npad, keep)
+    assert JT.shape == (n, sum(N.shape[1] for N in bases) + int(fit_bias))
+    torch.testing.assert_close(JT, Jf @ Tm, rtol=1e-12, atol=1e-12)
+    h = torch.rand(n, generator=gen, dtype=torch.float64)
+    torch.testing.assert_close(JT.T @ (h[:, None] * JT), Tm.T @ (Jf.T @ (h[:, None] * Jf)) @ Tm,
+                               rtol=1e-10, atol=1e-12)

@@ -239,6 +239,19 @@ def polish_support(
     return None
 
 
+def _face_design(Jf: torch.Tensor, Npad: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
+    """``J Tm``: the design ``Jf`` (n × (A d [+ c])) of ``A`` blocks in the face's
+    coordinates, ``Tm`` block diagonal with the null-space bases ``N_k`` (``Npad[k]``, zero
+    padded to ``d × d``) and the identity on the bias columns; ``keep`` selects the
+    columns that are not padding."""
+    A, d, _ = Npad.shape
+    nb = A * d
+    JT = torch.einsum("nkd,kdj->nkj", Jf[:, :nb].reshape(-1, A, d), Npad).reshape(-1, nb)
+    if Jf.shape[1] > nb:
+        JT = torch.cat([JT, Jf[:, nb:]], 1)
+    return JT[:, keep]
+
+
 class _Face:
     """The face program's pieces that do not change between active-set rounds.
 
@@ -367,6 +380,9 @@ class _Face:
         K_face = None  # the loss part, fixed for a constant loss Hessian
         if self.K_const is not None:
             K_face = self._projected_const(alive, Npad, keep)
+        JT = None  # one output, a loss Hessian that changes: the face's own design J Tm
+        if K_face is None and c == 1:
+            JT = _face_design(Jf, Npad, keep)
         f = objective(y)
         steps = 0
         eye_cache: dict = {}
@@ -379,6 +395,11 @@ class _Face:
             g = Tm.T @ gfull
             if K_face is not None:
                 K = K_face.clone()
+            elif JT is not None:  # (J Tm)ᵀ H (J Tm): n m² flops on the face's m columns
+                # (forming Jᵀ H J on every active column and projecting it was 81 % of
+                # the polish on 3,000 rows of magic)
+                Jh = JT * self.loss.hessian(Z, self.Y)[:, 0, 0].clamp_min(0).sqrt()[:, None]
+                K = Jh.T @ Jh
             else:
                 K = project(self._loss_hessian(Z)[idx[:, None], idx[None, :]])
             for s, e in groups:
