@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -250,6 +251,7 @@ def train_networks(
     time_limit: float | None = None,
     stall_tol: float | None = None,
     stall_window: int = 250,
+    progress: Callable[[int, float], Any] | None = None,
 ) -> list[NonconvexResult]:
     r"""Several full-batch Adam runs of the SPEC §1 objective, advanced together.
 
@@ -280,6 +282,9 @@ def train_networks(
     stall_tol : float, optional
         Stop once no run's best objective has dropped by more than ``stall_tol``
         (relative) over the last ``stall_window`` epochs.
+    progress : callable, optional
+        ``progress(epoch, best)`` with the lowest objective any run has reached, at epochs
+        1, 2, 4, 8, … and every ``stall_window`` epochs (each a network the runs hold).
 
     Returns
     -------
@@ -354,6 +359,9 @@ def train_networks(
             better = vals < best                               # NaN compares False
             best = torch.where(better, vals, best)
             best_P = torch.where(better[run_of], P, best_P)
+            if progress is not None and (epoch & (epoch - 1) == 0
+                                         or epoch % stall_window == 0):
+                progress(epoch, float(best.min()))
             if c == 1:
                 D = G * W2.view(R, m)
                 gW2 = (A * G).sum(dim=0)

@@ -298,6 +298,7 @@ def _seed_from_nonconvex(
     X: torch.Tensor, X_aug: torch.Tensor, Y: torch.Tensor, loss: Loss, lam: float,
     ps: PatternSet, *, relu: bool, fit_intercept: bool, epochs: int, width: int,
     generator: torch.Generator, runs: int = 1, optimizer: str = "adam",
+    progress: Callable[[float], Any] | None = None,
 ) -> tuple[PatternSet, torch.Tensor, torch.Tensor, float, Network, bool]:
     """Patterns and a feasible warm start from short Adam runs on the same objective.
 
@@ -314,6 +315,8 @@ def _seed_from_nonconvex(
 
     The last value says whether Ctrl-C stopped the seeding: the runs finished so far (each
     at its best iterate) are then all there is, and no further run is started.
+    ``progress(objective)`` (Adam only) receives the best objective the runs have reached,
+    at epochs 1, 2, 4, … and every 250 (see :func:`convexnn.nonconvex.train_networks`).
     """
     dev, dt = X.device, X.dtype
     n_runs = max(1, runs)
@@ -326,10 +329,13 @@ def _seed_from_nonconvex(
         group = max(1, min(n_runs, _SEED_BYTES // max(1, per_run)))
         results = []
         for g in range(0, n_runs, group):
+            done = min((r.objective for r in results), default=math.inf)
+            report = None if progress is None else (
+                lambda _epoch, obj, done=done: progress(min(obj, done)))
             results += train_networks(X, Y, seeds=seeds[g : g + group], n_neurons=width,
                                       lam=lam, loss=loss.name, fit_intercept=fit_intercept,
                                       lr=1e-2, max_epochs=epochs,
-                                      stall_tol=_SEED_STALL_TOL)
+                                      stall_tol=_SEED_STALL_TOL, progress=report)
             if results[-1].interrupted:
                 break
     else:
@@ -579,11 +585,25 @@ def _fit_rows(
         seed_width = auto_seed_width(n, Y.shape[1], X_aug.shape[1], ps.n_patterns,
                                      max(1, seed_runs), relu=relu)
     seed_cut = False  # Ctrl-C during the seeding runs: the best of them is returned
+
+    def seeding(obj: float) -> None:
+        # progress of the seeding runs: each value is the objective of a network the fit
+        # holds (Ctrl-C returns it), so it is kept in the history as the others are
+        if not math.isfinite(obj):
+            return
+        rec = {"phase": "seeding", "primal": obj, "n_patterns": ps.n_patterns,
+               "time": time.perf_counter() - t0}
+        history.append(rec)
+        if callback is not None:
+            callback({"phase": "seeding", "iteration": len(history), "objective": obj,
+                      "lower_bound": math.nan, "gap": math.nan, "n_patterns": ps.n_patterns,
+                      "time": rec["time"]})
+
     if seed_epochs > 0 and warm_start is None and not exact:
         ps, W, b, seed_obj, seed_net, seed_cut = _seed_from_nonconvex(
             X, X_aug, Y, loss, lam, ps, relu=relu, fit_intercept=fit_intercept,
             epochs=seed_epochs, width=seed_width, generator=generator, runs=seed_runs,
-            optimizer=seed_optimizer)
+            optimizer=seed_optimizer, progress=seeding)
         seed_W, b_seed = W.clone(), b.clone()
         history.append({"phase": "seed", "primal": seed_obj,
                         "n_patterns": ps.n_patterns, "time": time.perf_counter() - t0})

@@ -319,6 +319,28 @@ def test_seeding_optimizers_give_a_network_no_worse_than_their_seed(seed_optimiz
     assert est.certificate_.gap <= 1e-6 * est.objective_
 
 
+def test_seeding_progress_is_reported_and_kept():
+    """The Adam seeding runs report the best objective reached so far (epochs 1, 2, 4, …,
+    and every 250): in the history, before the "seed" record, and to the callback."""
+    X, y = _reg_data()
+    seen = []
+    est = ConvexReLURegressor(lam=1e-2, patterns=5, seed_epochs=600, seed_runs=2,
+                              random_state=0).fit(X, y, callback=seen.append)
+    phases = [h.get("phase") for h in est.history_]
+    first_seed = phases.index("seed")
+    prog = [h for h in est.history_[:first_seed] if h.get("phase") == "seeding"]
+    assert len(prog) == phases[:first_seed].count("seeding")
+    # epochs 1, 2, 4, …, 512 and 250, 500 of the single group of two runs
+    assert len(prog) == 12
+    vals = [h["primal"] for h in prog]
+    assert all(a >= b for a, b in zip(vals, vals[1:], strict=False))  # best so far
+    assert vals[-1] >= est.history_[first_seed]["primal"] * (1 - 1e-9)
+    assert vals[0] > 2 * vals[-1]  # a random network at epoch 1
+    times = [h["time"] for h in prog]
+    assert times == sorted(times) and times[-1] <= est.history_[first_seed]["time"]
+    assert [i["objective"] for i in seen if i["phase"] == "seeding"] == vals
+
+
 # ------------------------------------------------------------------ bad input
 @pytest.mark.parametrize("kwargs,match", [
     (dict(lam=-1.0), r"'lam' parameter of ConvexReLURegressor must be a float in the range "
