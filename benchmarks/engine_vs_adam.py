@@ -13,7 +13,9 @@ Problems (X standardized; λ = 1e-3 in the SPEC §1 scaling):
 - ``diabetes``: y standardized, squared loss, no intercept at all;
 - ``breast_cancer``: logistic loss, ``fit_intercept=True`` (pyscnn: n/a, squared loss only);
 - ``breast_cancer_sq``: squared loss on ±1 labels, no intercept (so pyscnn can run it);
-- ``digits``: 10 classes, softmax, ``fit_intercept=True`` (pyscnn: n/a).
+- ``digits``: 10 classes, softmax, ``fit_intercept=True`` (pyscnn: n/a);
+- ``magic`` (only when named in ``--only``: KEEL magic, all 19,020 rows, the large-n
+  case): logistic loss, ``fit_intercept=True`` (pyscnn: n/a).
 
 Writes ``benchmarks/results/engine_vs_adam.{csv,md}``.
 """
@@ -42,7 +44,7 @@ from benchmarks.suite.solvers.pyscnn_solver import _np  # noqa: E402
 LAM = 1e-3
 
 
-def _problems(quick: bool):
+def _problems(quick: bool, only: set[str] | None = None):
     from sklearn.datasets import load_breast_cancer, load_diabetes, load_digits
 
     def std(A):
@@ -59,6 +61,13 @@ def _problems(quick: bool):
     if not quick:
         X, y = load_digits(return_X_y=True)
         yield "digits", std(X), y, "softmax", True
+    if only and "magic" in only:
+        from convexnn.datasets import load_dataset
+
+        ds = load_dataset("magic")
+        labels = np.unique(ds.y)
+        yield "magic", std(ds.X), np.where(np.asarray(ds.y) == labels[-1], 1, -1), \
+            "logistic", True
 
 
 def _estimator(loss: str):
@@ -81,7 +90,8 @@ def run(device: str, quick: bool, n_adam: int, epochs: int, only: set[str] | Non
     from convexnn.objective import network_objective
 
     rows = []
-    for name, X, y, loss, fit_intercept in _problems(quick or bool(only and "digits" not in only)):
+    for name, X, y, loss, fit_intercept in _problems(quick or bool(only and "digits" not in only),
+                                                     only):
         if only and name not in only:
             continue
         n = X.shape[0]

@@ -319,6 +319,17 @@ def test_seeding_optimizers_give_a_network_no_worse_than_their_seed(seed_optimiz
     assert est.certificate_.gap <= 1e-6 * est.objective_
 
 
+def test_a_relu_fit_that_ends_before_max_iter_says_the_bound_limits_it():
+    """A tol below what the certificate can show (1e-16): the interior point stops on its
+    own, and the warning says that more iterations will not help (not "raise max_iter")."""
+    X, y = _reg_data()
+    with pytest.warns(ConvergenceWarning, match="looseness of the lower bound") as rec:
+        est = ConvexReLURegressor(lam=1e-2, patterns=5, tol=1e-16, random_state=0).fit(X, y)
+    assert est.n_iter_ < est.max_iter
+    assert not any("raise max_iter" in str(w.message) for w in rec)
+    assert est.certificate_.rel_gap <= 1e-9  # the network itself is solved
+
+
 def test_seeding_progress_is_reported_and_kept():
     """The Adam seeding runs report the best objective reached so far (epochs 1, 2, 4, …,
     and every 250): in the history, before the "seed" record, and to the callback."""

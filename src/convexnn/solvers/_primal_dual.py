@@ -84,11 +84,11 @@ _POLISH_EXCESS = 1e-8
 _EXCESS_REFINE_ITERS = 200
 #: a warm start without multipliers whose gap is known (``gap0``: a seed with its dual
 #: bound) starts with the barrier weight at that gap (at least this fraction of its
-#: objective) instead of its whole objective. The bound at a seed is loose (breast cancer
-#: squared: gap0 0.012 against a true 0.003), which is as well: starting at the true gap
-#: or below cut the first steps to α ≈ 0.01 (77–118 Newton steps). Newton steps from the
-#: seeds: breast cancer squared 69 → 64, logistic 97 → 93, diabetes 92 → 91, 3,000 rows
-#: of magic 250 → 245 (session 20)
+#: objective) instead of its whole objective. The bound at a seed is loose, which is as
+#: well: starting lower, nearer the seed's true gap, cut the first steps short. Newton
+#: steps with gap0 dropped / as passed / × 0.1 / × 0.01: diabetes 92 / 91 / 141 / 275,
+#: breast cancer logistic 97 / 93 / 95 / 103, squared 69 / 64 / 77 / 118
+#: (benchmarks/results/s20_gap0_probe.log)
 _GAP0_FLOOR = 1e-4
 #: most extra centring steps spent making the dual point feasible after convergence
 _MAX_POLISH = 8

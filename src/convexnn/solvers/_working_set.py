@@ -244,7 +244,7 @@ def working_set_solve(
                 # looseness of the cone bounds, which a tighter solve does not remove — nor
                 # can it move a solution polished to the exact optimum of its face (all of
                 # KEEL magic: a third round re-solved the same 176 blocks in 170 s to the
-                # same objective, 0.329748286078, and the same bound)
+                # same objective and bound; s20_magic_full_dbg_intermediate.log)
                 converged = rel <= tol
                 break
             if problem.constrained and len(history) >= 2 and \
