@@ -106,9 +106,10 @@ _OUTER_CHUNK_ENTRIES = 4_000_000
 #: small products cost more than they save (KEEL sets of 120 rows, ~5e7: interior point
 #: 1.2–1.5× slower)
 _SINGLE_CAPACITANCE_FLOPS = 5e8
-#: refinement: at most _REFINE_MAX rounds, done at a relative residual of _REFINE_TOL (or
-#: where the rounds stop halving it: round-off of the exact product, ~1e-10 on breast
-#: cancer); a residual above _REFINE_ACCEPT then means the capacitance is rebuilt in float64
+#: refinement (conjugate gradients since session 20): at most _REFINE_MAX rounds (Woodbury
+#: form), done at a relative residual of _REFINE_TOL (or after three rounds without a lower
+#: residual: round-off of the exact product, ~1e-10 on breast cancer); a residual above
+#: _REFINE_ACCEPT then means the capacitance is rebuilt in float64
 #: for the rest of the solve (on breast cancer, squared, its condition number grows from
 #: ~5e4 to 1e6–1e8 late in the path; switching back and forth took 130 Newton steps instead
 #: of 69: benchmarks/results/s19_capacitance_refine_probe.log)
