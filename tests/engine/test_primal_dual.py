@@ -147,6 +147,20 @@ def test_relu_woodbury_step_solves_the_system(monkeypatch, keep, fit_bias, preci
         assert gram.get("capacitance64", False) == (precision == "single-forced")
 
 
+def _dense_logistic_step(monkeypatch, fit_bias, seed):
+    """A logistic ReLU program (n = 60, d = 3, 40 blocks) forced into the dense Newton
+    mode, with random block curvatures ``Bd`` and the loss Hessian at random outputs:
+    ``(prob, X, SD, Bd, Hl, gen)``."""
+    monkeypatch.setattr(pd_mod, "newton_cost", lambda n, c, p, d, **k: (0.0, "dense"))
+    prob = _program(4, n=60, d=3, p=20, relu=True, fit_bias=fit_bias, loss="logistic")
+    X, SD, B, d = prob.op.X, prob.op.SD, prob.op.p, 3
+    gen = torch.Generator().manual_seed(seed)
+    R = torch.randn(B, d, d, generator=gen, dtype=torch.float64)
+    Bd = R @ R.transpose(1, 2) + 1e-3 * torch.eye(d, dtype=torch.float64)
+    Hl = prob.loss.hessian(torch.randn(60, 1, generator=gen, dtype=torch.float64), prob.Y)
+    return prob, X, SD, Bd, Hl, gen
+
+
 @pytest.mark.parametrize("precision", ["float64", "single", "single-ill", "single-forced"])
 @pytest.mark.parametrize("fit_bias", [False, True])
 def test_dense_logistic_step_solves_the_system(monkeypatch, fit_bias, precision):
@@ -157,14 +171,7 @@ def test_dense_logistic_step_solves_the_system(monkeypatch, fit_bias, precision)
         monkeypatch.setattr(pd_mod, "_SINGLE_CAPACITANCE_FLOPS", 0)
     if precision == "single-forced":
         monkeypatch.setattr(pd_mod, "_REFINE_ACCEPT", 0.0)
-    monkeypatch.setattr(pd_mod, "newton_cost", lambda n, c, p, d, **k: (0.0, "dense"))
-    prob = _program(4, n=60, d=3, p=20, relu=True, fit_bias=fit_bias, loss="logistic")
-    X, SD, B, d = prob.op.X, prob.op.SD, prob.op.p, 3
-    gen = torch.Generator().manual_seed(2)
-    R = torch.randn(B, d, d, generator=gen, dtype=torch.float64)
-    Bd = R @ R.transpose(1, 2) + 1e-3 * torch.eye(d, dtype=torch.float64)
-    Z = torch.randn(60, 1, generator=gen, dtype=torch.float64)
-    Hl = prob.loss.hessian(Z, prob.Y)
+    prob, X, SD, Bd, Hl, gen = _dense_logistic_step(monkeypatch, fit_bias, 2)
     if precision == "single-ill":
         Hl = Hl * 1e6  # the loss part dwarfs the blocks: cond(K) ~ 1e9
     gram: dict = {}
@@ -183,13 +190,7 @@ def test_dense_logistic_step_with_an_earlier_steps_loss_hessian(monkeypatch, cha
     monkeypatch.setattr(pd_mod, "_SINGLE_CAPACITANCE_FLOPS", 0)
     if change > 10:
         monkeypatch.setattr(pd_mod, "_STALE_MAX_ROUNDS", 2)
-    monkeypatch.setattr(pd_mod, "newton_cost", lambda n, c, p, d, **k: (0.0, "dense"))
-    prob = _program(4, n=60, d=3, p=20, relu=True, fit_bias=True, loss="logistic")
-    X, SD, B, d = prob.op.X, prob.op.SD, prob.op.p, 3
-    gen = torch.Generator().manual_seed(3)
-    R = torch.randn(B, d, d, generator=gen, dtype=torch.float64)
-    Bd = R @ R.transpose(1, 2) + 1e-3 * torch.eye(d, dtype=torch.float64)
-    Hl = prob.loss.hessian(torch.randn(60, 1, generator=gen, dtype=torch.float64), prob.Y)
+    prob, X, SD, Bd, Hl, gen = _dense_logistic_step(monkeypatch, True, 3)
     gram: dict = {}
     first = pd_mod._Newton(prob, X, SD, Hl, Bd, gram)
     _assert_solves_the_newton_matrix(first, X, SD, Hl, Bd, True, gen)
