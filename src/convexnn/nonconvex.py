@@ -247,11 +247,14 @@ def train_networks(
     loss: str = "squared",
     fit_intercept: bool = True,
     lr: float = 1e-3,
+    lr_start: float | None = None,
+    lr_tau: float = 100.0,
     max_epochs: int = 1000,
     time_limit: float | None = None,
     stall_tol: float | None = None,
     stall_window: int = 250,
     progress: Callable[[int, float], Any] | None = None,
+    progress_every: int = 16,
 ) -> list[NonconvexResult]:
     r"""Several full-batch Adam runs of the SPEC §1 objective, advanced together.
 
@@ -279,12 +282,16 @@ def train_networks(
     Y : targets encoded as the loss expects (:func:`convexnn.losses.encode_targets`),
         shape (n, c).
     seeds : one integer seed per run.
+    lr, lr_start, lr_tau : float
+        Adam's step size at epoch ``t`` is :math:`η_t = η + (η_0 - η)\,e^{-t/τ}` with
+        ``η = lr``, ``η_0 = lr_start`` and ``τ = lr_tau``: a larger step early, decaying to
+        ``lr`` (``lr_start=None``: the constant ``lr``, as :func:`train_network`).
     stall_tol : float, optional
         Stop once no run's best objective has dropped by more than ``stall_tol``
         (relative) over the last ``stall_window`` epochs.
     progress : callable, optional
         ``progress(epoch, best)`` with the lowest objective any run has reached, at epochs
-        1, 2, 4, 8, … and every ``stall_window`` epochs (each a network the runs hold).
+        1, 2, 4, 8, … and every ``progress_every`` epochs (each a network the runs hold).
 
     Returns
     -------
@@ -299,6 +306,14 @@ def train_networks(
             f"The 'n_neurons' parameter of train_networks must be an int >= 1. "
             f"Got {n_neurons!r} instead."
         )
+    for name, value in (("lr", lr), ("lr_start", lr_start), ("lr_tau", lr_tau)):
+        if value is not None and not (isinstance(value, (int, float)) and value > 0
+                                      and math.isfinite(value)):
+            raise ValidationError(f"The {name!r} parameter of train_networks must be a finite "
+                                  f"number > 0. Got {value!r} instead.")
+    if not isinstance(progress_every, int) or progress_every < 1:
+        raise ValidationError(f"The 'progress_every' parameter of train_networks must be an "
+                              f"int >= 1. Got {progress_every!r} instead.")
     if X.ndim != 2 or Y.ndim != 2 or X.shape[0] != Y.shape[0]:
         raise ValidationError(
             f"train_networks needs X of shape (n, d) and Y of shape (n, c) with the same n. "
@@ -360,7 +375,7 @@ def train_networks(
             best = torch.where(better, vals, best)
             best_P = torch.where(better[run_of], P, best_P)
             if progress is not None and (epoch & (epoch - 1) == 0
-                                         or epoch % stall_window == 0):
+                                         or epoch % progress_every == 0):
                 progress(epoch, float(best.min()))
             if c == 1:
                 D = G * W2.view(R, m)
@@ -379,7 +394,8 @@ def train_networks(
             m2.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
             bc1, bc2 = 1 - beta1**epoch, 1 - beta2**epoch
             denom = m2.sqrt().div_(math.sqrt(bc2)).add_(eps)
-            P.addcdiv_(m1, denom, value=-lr / bc1)
+            step = lr if lr_start is None else lr + (lr_start - lr) * math.exp(-epoch / lr_tau)
+            P.addcdiv_(m1, denom, value=-step / bc1)
             if time_limit is not None and time.perf_counter() - t0 > time_limit:
                 break
             if epoch % 256 == 0 and not bool(torch.isfinite(vals).any()):

@@ -83,6 +83,12 @@ def test_batched_runs_refuse_bad_input():
         train_networks(X, X[:, :1], seeds=[1], n_neurons=0, lam=1.0)
     with pytest.raises(ValidationError, match=r"Got X \(3, 2\) and Y \(2, 1\)"):
         train_networks(X, X[:2, :1], seeds=[1], n_neurons=2, lam=1.0)
+    with pytest.raises(ValidationError, match="'lr_start'.*> 0. Got -0.1"):
+        train_networks(X, X[:, :1], seeds=[1], n_neurons=2, lam=1.0, lr_start=-0.1)
+    with pytest.raises(ValidationError, match="'lr'.*Got nan"):
+        train_networks(X, X[:, :1], seeds=[1], n_neurons=2, lam=1.0, lr=float("nan"))
+    with pytest.raises(ValidationError, match="'progress_every'.*Got 0"):
+        train_networks(X, X[:, :1], seeds=[1], n_neurons=2, lam=1.0, progress_every=0)
 
 
 @pytest.mark.parametrize("loss", ["squared", "logistic"])
@@ -139,3 +145,20 @@ def test_polish_network_lowers_the_objective_from_a_given_network(loss, fit_inte
                                                      res.intercepts, fit_intercept), rel=1e-10)
     if not fit_intercept:
         assert not np.any(res.intercepts[0]) and not np.any(res.intercepts[1])
+
+
+@pytest.mark.parametrize("lr_start", [None, 5e-2])
+def test_batched_runs_follow_the_step_size_schedule(lr_start):
+    """Adam's first step moves every parameter with a nonzero gradient by the step size
+    (m̂ = g, v̂ = g² at t = 1): lr + (lr_start − lr) e^{−1/τ} with a schedule, lr without."""
+    X, y = _data("squared", seed=4)
+    Xt = torch.as_tensor(X)
+    Y = encode_targets(y, "squared", device=Xt.device, dtype=Xt.dtype)
+    kw = dict(seeds=[2], n_neurons=5, lam=1e-3, lr=1e-3, lr_start=lr_start, lr_tau=10.0)
+    start = train_networks(Xt, Y, max_epochs=1, **kw)[0]   # the best iterate: the start
+    one = train_networks(Xt, Y, max_epochs=2, **kw)[0]     # one step on, and better
+    assert one.objective < start.objective
+    step = 1e-3 if lr_start is None else 1e-3 + (lr_start - 1e-3) * np.exp(-1 / 10.0)
+    moved = np.abs(one.coefs[0] - start.coefs[0])
+    assert moved.max() == pytest.approx(step, rel=1e-6)
+    assert np.median(moved) == pytest.approx(step, rel=1e-6)
