@@ -350,6 +350,9 @@ def train_networks(
         mask[o1:o2] = 0.0
         mask[o3:] = 0.0
     m1, m2 = torch.zeros_like(P), torch.zeros_like(P)
+    grad = torch.empty_like(P)  # the gradient, laid out as P
+    g_W1, g_b1 = grad[:o1].view(d, R * m), grad[o1:o2].view(R * m)
+    g_W2, g_b2 = grad[o2:o3].view(R, m, c), grad[o3:].view(R, c)
     beta1, beta2, eps = 0.9, 0.999, 1e-8
     best = torch.full((R,), math.inf, device=dev, dtype=dt)
     best_P = P.clone()
@@ -383,9 +386,11 @@ def train_networks(
             else:
                 D = torch.einsum("nrc,rmc->nrm", G, W2)
                 gW2 = torch.einsum("nrm,nrc->rmc", A, G)
-            D = D.reshape(n, R * m).mul_(H > 0)
-            grad = torch.cat([(X.T @ D).reshape(-1), D.sum(dim=0), gW2.reshape(-1),
-                              G.sum(dim=0).reshape(-1)])
+            D = D.reshape(n, R * m).mul_(torch.sign(A).view(n, R * m))  # [H > 0], A = H₊
+            torch.mm(X.T, D, out=g_W1)
+            torch.sum(D, dim=0, out=g_b1)
+            g_W2.copy_(gW2.view(R, m, c))
+            torch.sum(G, dim=0, out=g_b2)
             if mask is not None:
                 grad.mul_(mask)
             grad.add_(dP)
