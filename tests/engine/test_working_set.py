@@ -83,3 +83,33 @@ def test_loose_growth_leaves_budget_for_the_last_solve(tol):
     assert phases[-2:] == ["certificate", "certified"]  # (the certificate's own lines)
     assert phases[-3] == "solve"  # ... and a last solve followed
     assert est.certificate_.rel_gap <= tol
+
+
+def test_working_set_stops_when_rounds_stop_improving_and_returns_the_best():
+    """Rounds that never lower the objective (here an inner solver whose later answers
+    are shrunk towards zero: worse, with the gap above tol) end the solve after
+    _STALL_ROUNDS of them, with the best round's point — they used to run to max_rounds
+    (KEEL banana cycled for minutes once column generation found its patterns)."""
+    from convexnn.solvers._working_set import _BEST_GAP, _STALL_ROUNDS
+
+    X, y = _multiclass(4)
+    Xt = torch.as_tensor(X)
+    Y = torch.nn.functional.one_hot(torch.as_tensor(y)).double()
+    ps = sample_patterns(Xt, 20, generator=torch.Generator().manual_seed(4))
+    prob = _problem(Xt, ps, Y, SoftmaxLoss(), 1e-2, relu=False, fit_bias=True)
+    calls = []
+
+    def shrinking(sub, W0, b0, mu0, **kw):
+        res = _inner(sub, W0, b0, mu0, **kw)
+        if calls:
+            res.W = 0.7 * res.W
+        calls.append(1)
+        return res
+
+    res = working_set_solve(prob, shrinking, tol=1e-12, initial_size=ps.n_patterns,
+                            max_iter=50_000)
+    primals = [h["primal"] for h in res.history]
+    assert len(primals) == 1 + _STALL_ROUNDS and not res.converged
+    assert res.history[0]["rel_gap"] <= _BEST_GAP
+    assert all(p > primals[0] for p in primals[1:])
+    assert float(prob.objective(res.W, res.b)) == pytest.approx(primals[0], rel=1e-10)

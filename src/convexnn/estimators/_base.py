@@ -34,7 +34,7 @@ class BaseConvexNetwork(BaseEstimator):
         "fit_intercept": ["boolean"],
         "tol": [Interval(Real, 0, None, closed="neither")],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
-        "grow": ["boolean"],
+        "grow": ["boolean", StrOptions({"thorough"})],
         "seed_runs": [Interval(Integral, 0, None, closed="left")],
         "seed_epochs": [Interval(Integral, 1, None, closed="left")],
         "seed_optimizer": [StrOptions({"adam", "lbfgs"})],
@@ -55,7 +55,7 @@ class BaseConvexNetwork(BaseEstimator):
         fit_intercept: bool = True,
         tol: float = 1e-6,
         max_iter: int = 10_000,
-        grow: bool = True,
+        grow: bool | str = True,
         seed_runs: int = 3,
         seed_epochs: int = 3000,
         seed_optimizer: str = "adam",
@@ -149,7 +149,8 @@ class BaseConvexNetwork(BaseEstimator):
         res = fit_convex_network(
             Xt, Y, self._loss(), float(self.lam), relu=self._relu, patterns=pat,
             fit_intercept=self.fit_intercept, tol=float(self.tol), max_iter=int(self.max_iter),
-            generator=gen, grow=bool(self.grow) and not isinstance(pat, np.ndarray),
+            generator=gen, grow=False if isinstance(pat, np.ndarray) else (
+                "thorough" if self.grow == "thorough" else bool(self.grow)),
             max_patterns=int(self.max_patterns), warm_start=warm, callback=callback,
             seed_epochs=int(self.seed_epochs) if (
                 self.grow and self.seed_runs > 0 and not isinstance(pat, (str, np.ndarray))

@@ -29,11 +29,17 @@ _DOC_PARAMS = r"""
         Target relative duality gap of the convex program.
     max_iter : int, default=10000
         Budget of solver iterations (Newton steps or first-order steps).
-    grow : bool, default=True
+    grow : bool or "thorough", default=True
         Column generation: add the patterns of neurons that violate the dual constraint
-        until none is found (not with ``patterns="exact"`` or user gates).
+        until none is found (not with ``patterns="exact"`` or user gates). ``"thorough"``
+        (ReLU, one output): search for violators by a monotone ascent from up to 1,024
+        starts — it finds the violators the default search misses, and lower optima at
+        small λ (KEEL pool at 0.001·λ_max: 36 of 47 fits more than 1e-3 above the best
+        found, against 5), at the price of more growth rounds (breast cancer: about twice
+        the time for a 0.1–0.4 % lower objective).
     seed_runs : int, default=3
-        With ``grow``: this many short Adam runs (``seed_width`` neurons, lr 1e-2) of the same
+        With ``grow``: this many short Adam runs (``seed_width`` neurons, Adam's step
+        decaying from 3e-2 to 1e-2) of the same
         objective seed the program with their neurons' activation patterns. Each run is a
         feasible point of the program over the union, so the convex optimum is at most the
         best run's objective. 0 turns seeding off. The Adam runs advance together, one
