@@ -99,10 +99,10 @@ _POLISH_LBFGS_ITERS = 300
 
 #: growth stops when a round lowers the objective by less than this (relative)
 _GROW_TOL = 1e-3
-#: random starts of the pricing (and as many data points); with ``grow="thorough"``
-#: (the monotone ascent, ReLU): _PRICING_STARTS_MAX
-#: while one evaluation of all starts, ``n d`` multiply-adds each, stays within
-#: _PRICING_MACS, fewer (down to _PRICING_STARTS_MIN) on large data. On the KEEL profile
+#: random starts of the pricing (and as many data points): _PRICING_STARTS_MIN; with
+#: ``grow="thorough"`` (the monotone ascent, ReLU) _PRICING_STARTS_MAX while one
+#: evaluation of all starts, ``n d`` multiply-adds each, stays within _PRICING_MACS,
+#: fewer (down to _PRICING_STARTS_MIN) on large data. On the KEEL profile
 #: pool (141 problems, n = 120) the ascent from 1,024 starts left 5 fits more than 1e-3
 #: above the best of three pricings, from 256 starts 29, the fixed point 50; median fit
 #: time 2.29 / 2.13 / 1.35 s (benchmarks/results/s21_pricing_ab.log)
@@ -110,13 +110,14 @@ _PRICING_STARTS_MAX = 1024
 _PRICING_STARTS_MIN = 256
 _PRICING_MACS = 5e7
 
+#: relative gap to which growth rounds solved by first-order methods are taken (the last
+#: solve then goes to ``tol``): an order below _GROW_TOL, so a round's gain is measured
+_GROW_ROUND_TOL = 1e-4
+
 
 def _pricing_starts(n: int, d: int) -> int:
     return int(min(_PRICING_STARTS_MAX,
                    max(_PRICING_STARTS_MIN, _PRICING_MACS // max(1, n * d))))
-#: relative gap to which growth rounds solved by first-order methods are taken (the last
-#: solve then goes to ``tol``): an order below _GROW_TOL, so a round's gain is measured
-_GROW_ROUND_TOL = 1e-4
 
 
 @dataclass
