@@ -176,3 +176,27 @@ def test_demo_small(run, monkeypatch, csv_1d, tmp_path):
                 "Adam", "time"):
         assert key in out, key
     assert _png(png)
+
+
+@pytest.mark.parametrize("flags,grow", [([], True), (["--thorough"], "thorough"),
+                                        (["--no-grow", "--thorough"], False),
+                                        (["--no-grow"], False)])
+@pytest.mark.parametrize("command", ["fit", "compare", "path"])
+def test_thorough_flag_reaches_the_estimator_as_grow(run, monkeypatch, command, flags, grow):
+    """``--thorough`` turns ``grow`` into ``"thorough"`` (and does nothing with --no-grow)
+    for every command that fits; the estimator is never built here."""
+    import click
+
+    from convexnn.estimators import _base
+
+    seen = {}
+
+    def stop(self, *args, **kwargs):
+        seen["grow"] = self.grow
+        raise click.exceptions.Exit(0)
+
+    monkeypatch.setattr(_base.BaseConvexNetwork, "_fit", stop)
+    lam = [] if command == "path" else ["--lam", "0.01"]
+    result = run(command, "diabetes", *lam, "--quiet", *flags)
+    assert result.exit_code == 0, result.output
+    assert seen["grow"] == grow

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import inspect
 import json
 import math
@@ -143,10 +144,27 @@ def model_options(func: Callable[..., Any]) -> Callable[..., Any]:
             help="Column generation: add the patterns of neurons that violate the dual "
             "constraints (slower, closer to the global optimum).",
         ),
+        click.option(
+            "--thorough", is_flag=True,
+            help="With --grow (ReLU, one output): search for violating neurons by a "
+            "monotone ascent from more starts; finds lower optima at small λ, in more "
+            "growth rounds (grow=\"thorough\" of the estimators).",
+        ),
     ]
+    func = _thorough_growth(func)
     for option in reversed(options):
         func = option(func)
     return func
+
+
+def _thorough_growth(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Fold ``--thorough`` into the command's ``grow`` argument (``"thorough"``)."""
+    @functools.wraps(func)
+    def wrapper(*args: Any, thorough: bool = False, **kwargs: Any) -> Any:
+        if thorough and kwargs.get("grow", True):
+            kwargs["grow"] = "thorough"
+        return func(*args, **kwargs)
+    return wrapper
 
 
 def output_options(func: Callable[..., Any]) -> Callable[..., Any]:
