@@ -92,3 +92,27 @@ def test_grow_refuses_unknown_values():
     X = np.random.default_rng(0).standard_normal((20, 2))
     with pytest.raises(ValueError, match="'grow' parameter.*Got 'fast'"):
         ConvexReLURegressor(grow="fast").fit(X, X[:, 0])
+
+
+@pytest.mark.parametrize("which", ["gated", "multiclass"])
+def test_thorough_growth_says_when_it_does_not_apply(which):
+    """``grow="thorough"`` changes only one-output ReLU fits; elsewhere the fit says so."""
+    import warnings
+
+    import numpy as np
+
+    from convexnn import ConvexGatedReLURegressor, ConvexReLUClassifier
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((40, 2))
+    if which == "gated":
+        est, y = ConvexGatedReLURegressor(grow="thorough", patterns=4), X[:, 0]
+        match = "gated ReLU fit grows"
+    else:
+        est = ConvexReLUClassifier(grow="thorough", patterns=4, seed_runs=0, max_iter=50)
+        y, match = np.digitize(X[:, 0], [-0.5, 0.5]), "3-output ReLU fit grows"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        warnings.simplefilter("always", UserWarning)
+        with pytest.warns(UserWarning, match=match):
+            est.fit(X, y)

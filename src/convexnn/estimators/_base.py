@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 from numbers import Integral, Real
 from typing import Any
 
@@ -131,6 +132,11 @@ class BaseConvexNetwork(BaseEstimator):
     def _fit(self, X: np.ndarray, Y: torch.Tensor, device: torch.device, dtype: torch.dtype,
              callback: Any) -> None:
         pat = self._validate_patterns(X.shape[1])
+        if self.grow == "thorough" and (not self._relu or Y.shape[1] > 1):
+            what = "gated ReLU" if not self._relu else f"{Y.shape[1]}-output ReLU"
+            warnings.warn(f"grow='thorough' applies to ReLU networks with one output; this "
+                          f"{what} fit grows its patterns as with grow=True.", UserWarning,
+                          stacklevel=3)
         Xt = to_tensor(X, dtype=dtype, device=device)
         gen = make_generator(self.random_state, device)
         warm = None
