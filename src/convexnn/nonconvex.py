@@ -237,6 +237,44 @@ def _run_lbfgs(objective, params, W1, W2, b1, b2, *, n_neurons: int, c: int,
                    history=history, epoch=done, t0=t0, interrupted=interrupted)
 
 
+#: largest runs × parameters for which :func:`train_networks` keeps the runs' 0/1 indicator
+#: matrix (its weight-decay values are one product with it)
+_ONEHOT_MAX = 1 << 22
+_BETA1, _BETA2, _EPS = 0.9, 0.999, 1e-8  # torch.optim.Adam's defaults
+
+
+def _adam_stepper(P: torch.Tensor, m1: torch.Tensor, m2: torch.Tensor
+                  ) -> Callable[[torch.Tensor, float, int], None]:
+    r"""``step(grad, lr, t)``: Adam's update of ``P`` in place (moments ``m1``, ``m2``):
+
+    .. math::
+
+        m_1 ← β_1 m_1 + (1-β_1) g,\quad m_2 ← β_2 m_2 + (1-β_2) g^2,\quad
+        P ← P - \frac{η}{1-β_1^t}\, \frac{m_1}{\sqrt{m_2/(1-β_2^t)} + ε},
+
+    as ``torch.optim.Adam`` computes it (up to rounding): with its fused kernel where this
+    torch has one (one pass over the parameters instead of seven; a full-batch epoch of a
+    small problem is mostly such passes), else term by term.
+    """
+    fused = getattr(torch, "_fused_adam_", None)
+    if fused is not None and P.device.type in ("cpu", "cuda"):
+        t = torch.zeros((), dtype=torch.float32, device=P.device)  # as torch.optim.Adam keeps it
+
+        def step(grad: torch.Tensor, lr: float, epoch: int) -> None:
+            t.fill_(epoch)
+            fused([P], [grad], [m1], [m2], [], [t], amsgrad=False, lr=lr, beta1=_BETA1,
+                  beta2=_BETA2, weight_decay=0.0, eps=_EPS, maximize=False)
+        return step
+
+    def step_terms(grad: torch.Tensor, lr: float, epoch: int) -> None:
+        m1.lerp_(grad, 1 - _BETA1)
+        m2.mul_(_BETA2).addcmul_(grad, grad, value=1 - _BETA2)
+        bc1, bc2 = 1 - _BETA1**epoch, 1 - _BETA2**epoch
+        denom = m2.sqrt().div_(math.sqrt(bc2)).add_(_EPS)
+        P.addcdiv_(m1, denom, value=-lr / bc1)
+    return step_terms
+
+
 def train_networks(
     X: torch.Tensor,
     Y: torch.Tensor,
@@ -350,13 +388,22 @@ def train_networks(
         mask[o1:o2] = 0.0
         mask[o3:] = 0.0
     m1, m2 = torch.zeros_like(P), torch.zeros_like(P)
+    adam_step = _adam_stepper(P, m1, m2)
     grad = torch.empty_like(P)  # the gradient, laid out as P
     g_W1, g_b1 = grad[:o1].view(d, R * m), grad[o1:o2].view(R * m)
     g_W2, g_b2 = grad[o2:o3].view(R, m, c), grad[o3:].view(R, c)
-    beta1, beta2, eps = 0.9, 0.999, 1e-8
     best = torch.full((R,), math.inf, device=dev, dtype=dt)
     best_P = P.clone()
     Yr = Y.repeat_interleave(R, dim=0)                     # row i·R + r ↔ sample i, run r
+    XT = X.T.contiguous()
+    # each run's weight decay ½ Σ λ p² as one matrix-vector product with the runs' 0/1
+    # indicator rows (a scatter-add costs several times more on small problems), unless
+    # that matrix would be large
+    onehot = (run_of[None, :] == runs[:, None]).to(dt) if R * P.numel() <= _ONEHOT_MAX \
+        else None
+    # on the CPU the best iterates are updated without a gather when every run improved
+    # (reading ``better`` there costs no device synchronisation)
+    host = dev.type == "cpu"
     t0 = time.perf_counter()
     epoch = 0
     mark: torch.Tensor | None = None  # best objectives stall_window epochs ago
@@ -372,11 +419,18 @@ def train_networks(
             Zf = Z.reshape(n * R, c)
             G = L.grad(Zf, Yr).mul_(R).view(n, R, c)
             dP = decay * P                                     # ∇ of the weight decay
-            vals = L.row_values(Zf, Yr).view(n, R).sum(dim=0).div_(n).index_add_(
-                0, run_of, dP * P, alpha=0.5)
+            vals = L.row_values(Zf, Yr).view(n, R).sum(dim=0).div_(n)
+            if onehot is not None:
+                vals.addmv_(onehot, dP * P, alpha=0.5)
+            else:
+                vals.index_add_(0, run_of, dP * P, alpha=0.5)
             better = vals < best                               # NaN compares False
             best = torch.where(better, vals, best)
-            best_P = torch.where(better[run_of], P, best_P)
+            n_better = int(better.sum()) if host else -1
+            if n_better == R:
+                best_P.copy_(P)
+            elif n_better:
+                best_P = torch.where(better[run_of], P, best_P)
             if progress is not None and (epoch & (epoch - 1) == 0
                                          or epoch % progress_every == 0):
                 progress(epoch, float(best.min()))
@@ -386,21 +440,17 @@ def train_networks(
             else:
                 D = torch.einsum("nrc,rmc->nrm", G, W2)
                 gW2 = torch.einsum("nrm,nrc->rmc", A, G)
-            D = D.reshape(n, R * m).mul_(torch.sign(A).view(n, R * m))  # [H > 0], A = H₊
-            torch.mm(X.T, D, out=g_W1)
+            # Δ = D ⊙ [H > 0] (ReLU's backward, with A = H₊ in place of H)
+            D = torch.ops.aten.threshold_backward(D.reshape(n, R * m), A.view(n, R * m), 0)
+            torch.mm(XT, D, out=g_W1)
             torch.sum(D, dim=0, out=g_b1)
             g_W2.copy_(gW2.view(R, m, c))
             torch.sum(G, dim=0, out=g_b2)
             if mask is not None:
                 grad.mul_(mask)
             grad.add_(dP)
-            # Adam, as torch.optim.Adam computes it (up to rounding)
-            m1.lerp_(grad, 1 - beta1)
-            m2.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
-            bc1, bc2 = 1 - beta1**epoch, 1 - beta2**epoch
-            denom = m2.sqrt().div_(math.sqrt(bc2)).add_(eps)
             step = lr if lr_start is None else lr + (lr_start - lr) * math.exp(-epoch / lr_tau)
-            P.addcdiv_(m1, denom, value=-step / bc1)
+            adam_step(grad, step, epoch)
             if time_limit is not None and time.perf_counter() - t0 > time_limit:
                 break
             if epoch % 256 == 0 and not bool(torch.isfinite(vals).any()):

@@ -316,6 +316,14 @@ _SEED_STALL_TOL: float | None = 1e-4
 _SEED_LR = 1e-2
 _SEED_LR_START: float | None = 3e-2
 _SEED_LR_TAU = 200.0
+#: float64 fits run their (Adam) seeding runs in this dtype: they only propose patterns and
+#: a warm start, whose objective is then re-evaluated in the fit's dtype. With the fused
+#: Adam step, 3 runs × 60 neurons, n = 120: 0.54–0.75× the float64 epoch of session 21
+#: (d = 61…6; float64 now 0.77–0.96×; benchmarks/results/s22_epoch_ab.log); over the KEEL
+#: profile pool a network within 1e-3 of the best by 0.03 s on 11.3 % of the problems
+#: (4.3 % before), final objectives as good on average (s22_seed_ab.log). ``None``: the
+#: fit's dtype
+_SEED_DTYPE: torch.dtype | None = torch.float32
 
 
 def _seed_from_nonconvex(
@@ -346,17 +354,20 @@ def _seed_from_nonconvex(
     n_runs = max(1, runs)
     seeds = [int(torch.randint(0, 2**31 - 1, (1,), generator=generator,
                                device=generator.device).item()) for _ in range(n_runs)]
+    low = False  # seeding runs in _SEED_DTYPE
     if optimizer == "adam":
         # the runs advance together (the same steps as one by one), as many at a time as
         # keep their activations (about 4 arrays of n × width each) within _SEED_BYTES
-        per_run = 4 * X.shape[0] * width * X.element_size()
+        low = _SEED_DTYPE is not None and dt == torch.float64
+        Xs, Ys = (X.to(_SEED_DTYPE), Y.to(_SEED_DTYPE)) if low else (X, Y)
+        per_run = 4 * X.shape[0] * width * Xs.element_size()
         group = max(1, min(n_runs, _SEED_BYTES // max(1, per_run)))
         results = []
         for g in range(0, n_runs, group):
             done = min((r.objective for r in results), default=math.inf)
             report = None if progress is None else (
                 lambda _epoch, obj, done=done: progress(min(obj, done)))
-            results += train_networks(X, Y, seeds=seeds[g : g + group], n_neurons=width,
+            results += train_networks(Xs, Ys, seeds=seeds[g : g + group], n_neurons=width,
                                       lam=lam, loss=loss.name, fit_intercept=fit_intercept,
                                       lr=_SEED_LR, lr_start=_SEED_LR_START,
                                       lr_tau=_SEED_LR_TAU, max_epochs=epochs,
@@ -381,10 +392,13 @@ def _seed_from_nonconvex(
                         (nc.coefs[0], nc.intercepts[0], nc.coefs[1], nc.intercepts[1])))
         cv = network_to_convex(net, X_aug, fit_intercept=fit_intercept)
         ps, _ = ps.extend(cv.gates, cv.masks)
+        # the run's objective, of its weights in the fit's dtype (a float32 run's own value
+        # carries its round-off)
+        obj = _score(net, X, Y, loss, lam, fit_intercept)[1] if low else nc.objective
         log.info("seeding run %d/%d: objective %.6g, %d patterns in the union", run + 1,
-                 n_runs, nc.objective, ps.n_patterns)
-        if best is None or nc.objective < best[0]:
-            best = (float(nc.objective), cv, net)
+                 n_runs, obj, ps.n_patterns)
+        if best is None or obj < best[0]:
+            best = (float(obj), cv, net)
     assert best is not None
     obj, cv, best_net = best
     return ps, _blocks_in(cv, ps, relu), cv.b.to(dt), obj, best_net, interrupted

@@ -319,6 +319,34 @@ def test_seeding_optimizers_give_a_network_no_worse_than_their_seed(seed_optimiz
     assert est.certificate_.gap <= 1e-6 * est.objective_
 
 
+def test_float32_seeding_of_a_float64_fit_reports_the_float64_objective(monkeypatch):
+    """A float64 fit seeds in float32 (training._SEED_DTYPE); the seed's objective is that
+    of its weights in float64, not the float32 runs' own value."""
+    import torch
+
+    import convexnn.training as tr
+    from convexnn.losses import encode_targets, get_loss
+
+    X, y = _reg_data()
+    Xt = torch.as_tensor(X)
+    Y = encode_targets(y, "squared", device=Xt.device, dtype=Xt.dtype)
+    ps = tr.build_patterns(Xt, 5, fit_intercept=False, generator=torch.Generator().manual_seed(0),
+                           max_patterns=100)
+    got = {}
+    for dtype in (torch.float32, None):
+        monkeypatch.setattr(tr, "_SEED_DTYPE", dtype)
+        out = tr._seed_from_nonconvex(Xt, Xt, Y, get_loss("squared"), 1e-2, ps, relu=True,
+                                      fit_intercept=False, epochs=300, width=8,
+                                      generator=torch.Generator().manual_seed(1), runs=2)
+        _, W, b, obj, net, _ = out
+        assert W.dtype == torch.float64 and net.W1.dtype == torch.float64
+        assert obj == pytest.approx(tr._score(net, Xt, Y, get_loss("squared"), 1e-2, False)[1],
+                                    rel=1e-13)
+        got[dtype] = net.W1
+    # the float32 runs start from float32 draws: another network, not a rounded copy
+    assert not torch.allclose(got[torch.float32], got[None], atol=1e-6)
+
+
 def test_a_relu_fit_that_ends_before_max_iter_says_the_bound_limits_it():
     """A tol below what the certificate can show (1e-16): the interior point stops on its
     own, and the warning says that more iterations will not help (not "raise max_iter")."""

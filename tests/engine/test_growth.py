@@ -61,7 +61,9 @@ def test_relu_pricing_finds_the_largest_dual_value(seed):
 
 def test_thorough_growth_finds_a_lower_relu_optimum():
     """``grow="thorough"`` (the monotone ascent from more starts) adds the violators the
-    default search misses: on a 2-D regression from a narrow seed it ends 5 % lower."""
+    default search misses: on a 2-D regression from a narrow seed it ends 2 % or more
+    lower than the default, from each of three seeds, and at the same objective from all
+    three (the default's vary by ~2 %)."""
     import warnings
 
     import numpy as np
@@ -71,17 +73,21 @@ def test_thorough_growth_finds_a_lower_relu_optimum():
     rng = np.random.default_rng(1)
     X = rng.standard_normal((60, 2))
     y = np.sin(2 * X[:, 0]) * np.cos(X[:, 1]) + 0.1 * rng.standard_normal(60)
-    kw = dict(lam=1e-3, patterns=8, random_state=0, seed_epochs=200, seed_runs=1,
-              seed_width=8)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        quick = ConvexReLURegressor(**kw).fit(X, y)
-        thorough = ConvexReLURegressor(grow="thorough", **kw).fit(X, y)
-    added = [sum(h.get("added", 0) for h in e.history_ if h.get("phase") == "grow")
-             for e in (quick, thorough)]
-    assert added[1] > 5 * added[0]
-    assert thorough.objective_ < 0.95 * quick.objective_
-    assert thorough.certificate_.lower_bound <= thorough.objective_
+    ends = []
+    for seed in range(3):
+        kw = dict(lam=1e-3, patterns=8, random_state=seed, seed_epochs=200, seed_runs=1,
+                  seed_width=8)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            quick = ConvexReLURegressor(**kw).fit(X, y)
+            thorough = ConvexReLURegressor(grow="thorough", **kw).fit(X, y)
+        added = [sum(h.get("added", 0) for h in e.history_ if h.get("phase") == "grow")
+                 for e in (quick, thorough)]
+        assert added[1] > 5 * added[0]
+        assert thorough.objective_ < 0.98 * quick.objective_
+        assert thorough.certificate_.lower_bound <= thorough.objective_
+        ends.append(thorough.objective_)
+    assert max(ends) - min(ends) <= 1e-4 * min(ends)
 
 
 def test_grow_refuses_unknown_values():
