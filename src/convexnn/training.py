@@ -289,6 +289,19 @@ def auto_seed_width(n: int, c: int, d: int, n_sampled: int, runs: int, *, relu: 
     return int(min(hi, max(1, n * c // 2), max(lo, width)))
 
 
+def _grown_blocks(ws: torch.Tensor | None, p_old: int, p_new: int, relu: bool
+                  ) -> torch.Tensor | None:
+    """A working-set mask over ``p_old`` patterns' blocks, laid out over ``p_new`` patterns
+    (ReLU: ``u`` blocks, then ``v`` blocks), with every new pattern's blocks set."""
+    if ws is None:
+        return None
+    out = torch.ones(2 * p_new if relu else p_new, dtype=torch.bool, device=ws.device)
+    out[:p_old] = ws[:p_old]
+    if relu:
+        out[p_new : p_new + p_old] = ws[p_old:]
+    return out
+
+
 def _relayout(W: torch.Tensor, p_old: int, p_new: int, relu: bool) -> torch.Tensor:
     """Pad a solution over ``p_old`` patterns with zero blocks for ``p_new`` patterns."""
     c, _, d = W.shape
@@ -748,6 +761,7 @@ def _fit_rows(
                       "lower_bound": math.nan, "gap": math.nan, "n_patterns": ps.n_patterns,
                       "time": time.perf_counter() - t0})
 
+    carry: torch.Tensor | None = None  # blocks the next working set starts with
     try:
         n_rounds = 0 if skip_convex or seed_cut else max_grow_rounds + 1
         grow_round = 0
@@ -782,9 +796,10 @@ def _fit_rows(
                 problem, inner, W, b, tol=round_tol,
                 max_iter=max(1, max_iter - total_iter - reserve),
                 max_size=cap, initial_size=init, mu0=mu_prev, defer_polish=relu,
-                all_if_fraction=frac,
+                all_if_fraction=frac, initial_blocks=carry,
                 callback=lambda r, g=grow_round: report(dict(r, phase="solve", grow_round=g)),
             )
+            carry = None
             W, b = res.W, res.b
             sol64 = (res.extra["W64"], res.extra["b64"]) if "W64" in res.extra else None
             mu_prev = res.extra.get("mu")
@@ -835,6 +850,10 @@ def _fit_rows(
                 p_old = ps.n_patterns
                 ps, added = ps.extend(new_ps.gates, new_ps.masks)
                 W = _relayout(W, p_old, ps.n_patterns, relu)
+                # the next round starts from the last working set and the new blocks
+                # (breast cancer, grow="thorough": each growth round otherwise regrew its set
+                # from the ~60 active blocks in three interior-point solves)
+                carry = _grown_blocks(res.extra.get("ws"), p_old, ps.n_patterns, relu)
                 if mu_prev is not None:
                     mu_prev = _relayout(mu_prev.permute(1, 2, 0), p_old, ps.n_patterns,
                                         relu).permute(2, 0, 1)

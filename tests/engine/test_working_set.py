@@ -9,7 +9,7 @@ import torch
 from convexnn import ConvexGatedReLUClassifier
 from convexnn.losses import SoftmaxLoss
 from convexnn.patterns import sample_patterns
-from convexnn.solvers._working_set import working_set_solve
+from convexnn.solvers._working_set import block_scores, working_set_solve
 from convexnn.training import _GROW_ROUND_TOL, _inner, _problem
 
 
@@ -113,3 +113,43 @@ def test_working_set_stops_when_rounds_stop_improving_and_returns_the_best():
     assert res.history[0]["rel_gap"] <= _BEST_GAP
     assert all(p > primals[0] for p in primals[1:])
     assert float(prob.objective(res.W, res.b)) == pytest.approx(primals[0], rel=1e-10)
+
+
+def test_working_set_starts_with_the_given_blocks_and_returns_its_last_set():
+    """``initial_blocks`` join the first working set (with the active blocks and the
+    violators); ``extra["ws"]`` is the set of the last solve."""
+    X, y = _multiclass(5)
+    Xt = torch.as_tensor(X)
+    Y = torch.nn.functional.one_hot(torch.as_tensor(y)).double()
+    ps = sample_patterns(Xt, 60, generator=torch.Generator().manual_seed(5))
+    prob = _problem(Xt, ps, Y, SoftmaxLoss(), 1.0, relu=False, fit_bias=True)
+    # λ at the 80th percentile of the blocks' dual norms at zero: a fifth of them violate
+    scores, _ = block_scores(prob, torch.zeros(Xt.shape[0], 3, dtype=Xt.dtype), None)
+    lam = float(torch.quantile(scores.max(dim=0).values, 0.8))
+    prob = _problem(Xt, ps, Y, SoftmaxLoss(), lam, relu=False, fit_bias=True)
+    seen = []
+
+    def recording(sub, W0, b0, mu0, **kw):
+        seen.append(sub.op.p)
+        return _inner(sub, W0, b0, mu0, **kw)
+
+    one = working_set_solve(prob, recording, tol=1e-6, initial_size=4, max_rounds=1)
+    first = one.extra["ws"]
+    assert first.dtype == torch.bool and int(first.sum()) == seen[0] < prob.op.p
+    seen.clear()
+    full = working_set_solve(prob, recording, tol=1e-6, initial_size=4, max_iter=50_000,
+                             initial_blocks=~first)
+    assert seen[0] == prob.op.p  # the first set and the given blocks: all of them
+    assert full.converged and int(full.extra["ws"].sum()) == seen[-1]
+    plain = working_set_solve(prob, _inner, tol=1e-6, initial_size=4, max_iter=50_000)
+    assert full.extra["primal"] == pytest.approx(plain.extra["primal"], rel=1e-5)
+
+
+def test_grown_blocks_keep_the_layout_of_the_relu_halves():
+    from convexnn.training import _grown_blocks
+
+    ws = torch.tensor([True, False, False, True, True, False])  # p_old = 3: u 0..2, v 3..5
+    out = _grown_blocks(ws, 3, 5, relu=True)  # u 0..4, v 5..9; new patterns 3, 4
+    assert out.tolist() == [True, False, False, True, True, True, True, False, True, True]
+    assert _grown_blocks(ws[:3], 3, 4, relu=False).tolist() == [True, False, False, True]
+    assert _grown_blocks(None, 3, 4, relu=True) is None

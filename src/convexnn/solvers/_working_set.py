@@ -122,6 +122,7 @@ def working_set_solve(
     mu0: torch.Tensor | None = None,
     defer_polish: bool = False,
     all_if_fraction: float | None = None,
+    initial_blocks: torch.Tensor | None = None,
 ) -> SolverResult:
     """Solve ``problem`` with ``inner`` on growing working sets of blocks.
 
@@ -138,6 +139,10 @@ def working_set_solve(
     at least this fraction of all blocks and all of them fit ``max_size``, the first round
     takes every block — each round re-runs a whole interior-point solve, so a set that
     would grow by many rounds is cheaper taken whole, and a small one cheaper grown.
+    ``initial_blocks``: a boolean mask of blocks that join the first working set too (the
+    last set of a previous solve of a smaller program, with its new blocks: a growth round
+    then re-solves once instead of regrowing the set that the previous one found). The
+    returned ``extra["ws"]`` is the mask of the last set solved.
     """
     op = problem.op
     X = op.X
@@ -173,6 +178,8 @@ def working_set_solve(
     k0 = min(cap, max(initial_size, n_act + max(initial_size, n_act // 4)))
     # start from the active blocks and every block that violates its dual constraint
     in_ws = active | (per_block > problem.lam)
+    if initial_blocks is not None:
+        in_ws |= initial_blocks.to(in_ws.device)
     if int(in_ws.sum()) > cap:
         keep = torch.argsort(torch.where(active, torch.full_like(per_block, float('inf')),
                                          per_block), descending=True)[:cap]
@@ -292,8 +299,11 @@ def working_set_solve(
         if total_iter >= max_iter:
             break
     out = SolverResult(W, b, total_iter, converged, interrupted, history)
+    last_ws = torch.zeros(P, dtype=torch.bool, device=X.device)
+    if res is not None:
+        last_ws[ws] = True
     out.extra.update(primal=primal, lower_bound=lb, rel_gap=rel, mu=mu_full,
-                     violation=violation, rounds=len(history))
+                     violation=violation, rounds=len(history), ws=last_ws)
     if check is not problem:
         out.extra.update(W64=W64, b64=b64)
     if res is not None and ipm is not None:
