@@ -177,7 +177,9 @@ def _inner(sub: ConvexProblem, W0: torch.Tensor, b0: torch.Tensor, mu0: torch.Te
            *, tol: float, max_iter: int,
            step_callback: Callable[[dict], Any] | None = None,
            polish_if: Callable[..., bool] | None = None,
-           gap0: float | None = None) -> SolverResult:
+           gap0: float | None = None,
+           start: tuple[torch.Tensor, torch.Tensor, torch.Tensor, float] | None = None,
+           ) -> SolverResult:
     n, d = sub.op.X.shape
     cost, _ = newton_cost(n, sub.op.c, sub.op.p, d, gated=not sub.constrained)
     if isinstance(sub.penalty, GroupL2) and cost <= _ipm_budget(not sub.constrained) and (
@@ -200,7 +202,8 @@ def _inner(sub: ConvexProblem, W0: torch.Tensor, b0: torch.Tensor, mu0: torch.Te
             return alt if alt.converged or better else res
         try:
             return primal_dual(sub, W0, b0, mu0, tol=min(tol, 1e-7), max_iter=max(200, max_iter),
-                               step_callback=step_callback, polish_if=polish_if, gap0=gap0)
+                               step_callback=step_callback, polish_if=polish_if, gap0=gap0,
+                               start=start)
         except ValueError:  # a gate not strictly inside its cone: use the first-order path
             pass
     if sub.constrained:
@@ -762,6 +765,7 @@ def _fit_rows(
                       "time": time.perf_counter() - t0})
 
     carry: torch.Tensor | None = None  # blocks the next working set starts with
+    path_carry: dict[float, tuple] | None = None  # and points it may start from
     try:
         n_rounds = 0 if skip_convex or seed_cut else max_grow_rounds + 1
         grow_round = 0
@@ -796,10 +800,10 @@ def _fit_rows(
                 problem, inner, W, b, tol=round_tol,
                 max_iter=max(1, max_iter - total_iter - reserve),
                 max_size=cap, initial_size=init, mu0=mu_prev, defer_polish=relu,
-                all_if_fraction=frac, initial_blocks=carry,
+                all_if_fraction=frac, initial_blocks=carry, path_points=path_carry,
                 callback=lambda r, g=grow_round: report(dict(r, phase="solve", grow_round=g)),
             )
-            carry = None
+            carry = path_carry = None
             W, b = res.W, res.b
             sol64 = (res.extra["W64"], res.extra["b64"]) if "W64" in res.extra else None
             mu_prev = res.extra.get("mu")
@@ -854,6 +858,11 @@ def _fit_rows(
                 # (breast cancer, grow="thorough": each growth round otherwise regrew its set
                 # from the ~60 active blocks in three interior-point solves)
                 carry = _grown_blocks(res.extra.get("ws"), p_old, ps.n_patterns, relu)
+                # and from the last solve's interior-point path (ReLU blocks: the v half
+                # moves up by the number of new patterns)
+                shift = ps.n_patterns - p_old
+                path_carry = {lv: (*pp[:4], torch.where(pp[4] < p_old, pp[4], pp[4] + shift))
+                              for lv, pp in (res.extra.get("path_points") or {}).items()}
                 if mu_prev is not None:
                     mu_prev = _relayout(mu_prev.permute(1, 2, 0), p_old, ps.n_patterns,
                                         relu).permute(2, 0, 1)

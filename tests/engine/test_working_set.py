@@ -153,3 +153,34 @@ def test_grown_blocks_keep_the_layout_of_the_relu_halves():
     assert out.tolist() == [True, False, False, True, True, True, True, False, True, True]
     assert _grown_blocks(ws[:3], 3, 4, relu=False).tolist() == [True, False, False, True]
     assert _grown_blocks(None, 3, 4, relu=True) is None
+
+
+def test_later_rounds_restart_from_the_previous_rounds_path():
+    """ReLU: every round after the first starts from a point of the previous round's
+    interior-point path (``start``), and a solve given path points starts its first round
+    from one; the optimum is the one of a solve without them."""
+    from convexnn.losses import SquaredLoss
+
+    rng = np.random.default_rng(6)
+    X = torch.as_tensor(rng.standard_normal((60, 3)))
+    y = torch.sin(2 * X[:, 0]) + 0.3 * X[:, 1]
+    ps = sample_patterns(X, 40, generator=torch.Generator().manual_seed(6))
+    prob = _problem(X, ps, y[:, None], SquaredLoss(), 0.005, relu=True, fit_bias=True)
+    starts = []
+
+    def recording(sub, W0, b0, mu0, **kw):
+        starts.append(kw.get("start"))
+        return _inner(sub, W0, b0, mu0, **kw)
+
+    res = working_set_solve(prob, recording, tol=1e-6, initial_size=4, max_iter=50_000)
+    assert len(starts) >= 2 and starts[0] is None
+    assert all(s is not None and s[0].shape[1] == starts_ws for s, starts_ws in
+               zip(starts[1:], [h["ws_size"] for h in res.history[1:]], strict=True))
+    points = res.extra["path_points"]
+    assert points and all(W.shape[1] == blocks.numel() and int(blocks.max()) < prob.op.p
+                          for W, _, _, _, blocks in points.values())
+    starts.clear()
+    again = working_set_solve(prob, recording, res.W, res.b, tol=1e-6, initial_size=4,
+                              max_iter=50_000, mu0=res.extra["mu"], path_points=points)
+    assert starts[0] is not None
+    assert again.extra["primal"] == pytest.approx(res.extra["primal"], rel=1e-6)

@@ -92,6 +92,12 @@ _EXCESS_REFINE_ITERS = 200
 _GAP0_FLOOR = 1e-4
 #: most extra centring steps spent making the dual point feasible after convergence
 _MAX_POLISH = 8
+#: path points kept for a later solve of a larger program (``extra["path_points"]``, one
+#: of them passed back as ``start``): for each level, the first centred iterate whose
+#: barrier gap is at most that fraction of the objective. A restart from the polished
+#: solution (pushed inside the cones) spent ~15 of its ~35–50 Newton steps re-centring at
+#: its first barrier weight (breast cancer, grow="thorough"; session 22)
+PATH_POINT_LEVELS = (1e-2, 1e-3, 1e-4)
 #: largest number of entries of the cached row outer products ``x_i x_iᵀ`` (upper triangle)
 _OUTER_MAX_ENTRIES = 25_000_000
 #: rows per chunk when the outer products are formed on the fly
@@ -649,6 +655,7 @@ def primal_dual(
     step_callback: Callable[[dict], Any] | None = None,
     polish_if: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], bool] | None = None,
     gap0: float | None = None,
+    start: tuple[torch.Tensor, torch.Tensor, torch.Tensor, float] | None = None,
 ) -> SolverResult:
     """Solve a restricted program by the primal-dual interior-point method (float64).
 
@@ -684,12 +691,20 @@ def primal_dual(
         An upper bound on the suboptimality of the warm start ``W0`` (without ``mu0``):
         the barrier weight then starts at ``gap0 / m`` (``m`` barrier terms) rather than
         ``|F0| / m`` (see ``_GAP0_FLOOR``).
+    start : (W, b, z, ν), optional
+        ReLU: a point of the central path of a smaller program over some of these blocks
+        (one of its ``extra["path_points"]``, laid out over these blocks, zero on the others): the
+        method starts there, at barrier weight ν, instead of from ``W0`` (blocks that are
+        not strictly inside their cones — the new ones — start at a small multiple of
+        their interior direction, with multipliers ``ν / r``).
 
     Returns
     -------
     SolverResult
         ``extra``: ``mu`` (n, c, p) cone multipliers (ReLU), ``violation``,
-        ``barrier_gap``, ``mode`` (``"dense"`` or ``"woodbury"``).
+        ``barrier_gap``, ``mode`` (``"dense"`` or ``"woodbury"``), ``path_points`` (ReLU:
+        ``{level: (W, b, z, ν)}``, the first centred iterate with a barrier gap of at most
+        ``level`` relative, for the levels of ``PATH_POINT_LEVELS`` the path passed).
     """
     if interior is None:
         interior = problem.gates
@@ -720,9 +735,17 @@ def primal_dual(
         G = G / torch.linalg.vector_norm(G, dim=1, keepdim=True).clamp_min(1e-300)
         if not bool(((S * (X @ G.T)) > 0).all()):
             raise ValueError("some gates are not strictly inside their cones")
+        if start is not None:
+            W, b = start[0].double().clone(), start[1].double().clone()
+            if not fb:
+                b = torch.zeros(c, dtype=f64, device=dev)
         wn = torch.linalg.vector_norm(W, dim=-1)
         scale = 1e-3 * (1.0 + (float(wn.max()) if W.numel() else 0.0))
-        W = (1 - _PUSH) * W + scale * G[None]
+        if start is None:
+            W = (1 - _PUSH) * W + scale * G[None]
+        else:  # only the blocks not strictly inside (new ones) move in
+            inside = (S[:, None, :] * torch.einsum("nd,cpd->ncp", X, W) > 0).all(dim=0)
+            W = torch.where(inside[:, :, None], W, W + scale * G[None])
 
     def outputs(W: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         pre = torch.einsum("nd,cpd->ncp", X, W)
@@ -737,7 +760,9 @@ def primal_dual(
     F0 = float(loss.value(Z, Y)) + lam * float(torch.linalg.vector_norm(W, dim=-1).sum())
     nu = max(abs(F0), 1e-8) / m
     warm = mu0 is not None and W0 is not None and bool((mu0 > 0).any())
-    if warm:  # from a previous interior-point solution: start closer to the end of the path
+    if start is not None and cons:
+        nu = float(start[3])
+    elif warm:  # from a previous interior-point solution: start closer to the end of the path
         nu *= _WARM_NU
     elif gap0 is not None and W0 is not None and math.isfinite(gap0):
         # a start whose suboptimality is known to be at most gap0 (a seed and its dual
@@ -745,8 +770,12 @@ def primal_dual(
         nu = min(nu, max(gap0, _GAP0_FLOOR * abs(F0), 1e-300) / m)
     r = cone(W) if cons else None
     z = nu / r if r is not None else None
-    if warm and z is not None and mu0 is not None:
+    if start is not None and z is not None:
+        z0 = start[2].double().reshape(z.shape)
+        z = torch.where(z0 > 0, z0, z)
+    elif warm and z is not None and mu0 is not None:
         z = torch.maximum(z, mu0.double().reshape(z.shape))
+    path_points: dict[float, tuple] = {}
     def dual_excess(W: torch.Tensor, b: torch.Tensor, z: torch.Tensor | None) -> float:
         return _dual_excess(problem, X, SD, S, W, b, z)
 
@@ -873,6 +902,9 @@ def primal_dual(
                 last_excess = min(excess, last_excess)
                 continue
             if alpha >= 0.9:  # a long step: close enough to the path, move along it
+                for level in PATH_POINT_LEVELS if cons else ():
+                    if level not in path_points and gap_est <= level * abs(F):
+                        path_points[level] = (W, b, z, nu)
                 nu = max(sigma * min(nu, gap_est / m), 1e-3 * nu)
     except KeyboardInterrupt:  # Ctrl-C: the last iterate is strictly feasible; keep it
         interrupted = True
@@ -884,7 +916,7 @@ def primal_dual(
         return res
     return finish(problem, X, SD, S, W, b, z if cons else None, it, converged,
                   step_callback, ipm_flops=it * newton_cost(n, c, p, d)[0], mode=mode,
-                  barrier_gap=2 * B * nu, polish_if=polish_if)
+                  barrier_gap=2 * B * nu, polish_if=polish_if, path_points=path_points)
 
 
 def _dual_excess(problem: ConvexProblem, X: torch.Tensor, SD: torch.Tensor,

@@ -24,7 +24,7 @@ from convexnn.operators import PatternOperator
 from convexnn.solvers._apg import SolverResult
 from convexnn.solvers._problem import ConvexProblem
 
-__all__ = ["block_scores", "restrict", "working_set_solve"]
+__all__ = ["block_scores", "path_level", "restrict", "working_set_solve"]
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +92,24 @@ def _final_round(problem: ConvexProblem, ws: torch.Tensor, tol: float, W_ws: tor
     return not bool(_violating(problem, scores.max(dim=0).values, in_ws, tol).any())
 
 
+def _path_start(pp: tuple, ws: torch.Tensor, P: int) -> tuple:
+    """The start ``(W, b, z, ν)`` over the blocks ``ws`` (indices out of ``P``) from a path
+    point ``(W, b, z, ν, blocks)`` over the blocks ``blocks``: shared blocks keep their
+    values, the others start at zero (``primal_dual`` moves them inside their cones)."""
+    W, b, z, nu, blocks = pp
+    c, _, d = W.shape
+    n = z.shape[0]
+    where = torch.full((P,), -1, dtype=torch.long, device=W.device)
+    where[blocks] = torch.arange(blocks.numel(), device=W.device)
+    idx = where[ws]
+    have = idx >= 0
+    Ws = torch.zeros(c, ws.numel(), d, dtype=W.dtype, device=W.device)
+    Ws[:, have] = W[:, idx[have]]
+    zs = torch.zeros(n, c, ws.numel(), dtype=z.dtype, device=z.device)
+    zs[:, :, have] = z.reshape(n, c, -1)[:, :, idx[have]]
+    return Ws, b, zs, float(nu)
+
+
 def _f64(t: torch.Tensor | None) -> torch.Tensor | None:
     return None if t is None else t.double()
 
@@ -105,6 +123,24 @@ _STALL_ROUNDS = 3
 #: this (loose early rounds can score lower with a far weaker certificate: banana's
 #: first round after a growth step, gap 0.036)
 _BEST_GAP = 1e-3
+#: a round restarts from the path point of the previous solve with the smallest barrier
+#: gap (relative) at least the current gap over all blocks divided by this, else from the
+#: one of the largest. Breast cancer, grow="thorough", Newton steps of the four solves of
+#: a fit (restarting from polished points: 51+38+47+45 on split 0, 49+35+39+36 on split
+#: 3): factor 10 → 51+27+45+35 and 49+30+29+14; factor 1e3 → 51+26+88+57 and 49+35+49+12
+#: (the growth rounds' new blocks violate strongly: from a point late on the path they
+#: took steps of 0.001–0.05); the largest level always → 51+27+45+35 and 49+30+29+23
+#: (session 22)
+_PATH_GAP_FACTOR = 10.0
+
+
+def path_level(path_points: dict[float, tuple], gap: float) -> float | None:
+    """The level (relative barrier gap) of the path point to restart from at ``gap`` (see
+    _PATH_GAP_FACTOR), or None without path points."""
+    if not path_points:
+        return None
+    fits = [lv for lv in path_points if lv * _PATH_GAP_FACTOR >= gap]
+    return min(fits) if fits else max(path_points)
 
 
 def working_set_solve(
@@ -123,6 +159,7 @@ def working_set_solve(
     defer_polish: bool = False,
     all_if_fraction: float | None = None,
     initial_blocks: torch.Tensor | None = None,
+    path_points: dict[float, tuple] | None = None,
 ) -> SolverResult:
     """Solve ``problem`` with ``inner`` on growing working sets of blocks.
 
@@ -143,6 +180,12 @@ def working_set_solve(
     last set of a previous solve of a smaller program, with its new blocks: a growth round
     then re-solves once instead of regrowing the set that the previous one found). The
     returned ``extra["ws"]`` is the mask of the last set solved.
+    ``path_points``: ``{level: (W, b, z, ν, blocks)}``, points of the interior-point path
+    of an earlier solve over the blocks ``blocks`` (indices into this program's blocks; the
+    returned ``extra["path_points"]``): the first round starts from one of them
+    (``inner(..., start=)``), as every later round starts from one of the previous round's
+    (:func:`path_level`: by the current gap over all blocks). A restart from a polished
+    solution re-centres for ~15 Newton steps.
     """
     op = problem.op
     X = op.X
@@ -163,13 +206,15 @@ def working_set_solve(
     W64, b64 = W.double(), b.double()  # (the float64 solutions of float32 programs)
     Z = check.op.matvec(W64) + b64
     scores, lb0 = block_scores(check, Z, _f64(mu_full), tol=tol)
+    primal0 = float(check.loss.value(Z, check.Y) + check.penalty.value(W64))
+    rel0 = (primal0 - lb0) / max(abs(primal0), 1e-12)
     per_block = scores.max(dim=0).values  # (P,)
     # a warm start without multipliers (a seed): its gap bounds the restricted program's
     # too (the restricted optimum is at least the full one), which sets the interior
     # point's starting barrier weight (see primal_dual's ``gap0``)
     gap0 = None
     if W0 is not None and mu0 is None and problem.constrained and bool((W != 0).any()):
-        gap0 = float(check.loss.value(Z, check.Y) + check.penalty.value(W64)) - lb0
+        gap0 = primal0 - lb0
     norms = torch.linalg.vector_norm(W, dim=-1)
     # interior-point solutions leave inactive blocks at the barrier's scale
     active = (norms > 1e-6 * float(norms.max()) if norms.numel() else norms > 0).any(dim=0)
@@ -214,6 +259,9 @@ def working_set_solve(
             kw["gap0"] = gap0
         if defer_polish and problem.constrained:
             kw["polish_if"] = partial(_final_round, problem, ws, tol)
+        level = path_level(path_points or {}, rel0 if rnd == 1 else rel)
+        if level is not None and problem.constrained:
+            kw["start"] = _path_start(path_points[level], ws, P)  # type: ignore[index]
         res = inner(sub, W[:, ws], b, mu0, tol=inner_tol,
                     max_iter=max(100, min(max_iter - total_iter, 500 * 2**rnd)), **kw)
         total_iter += res.n_iter
@@ -231,6 +279,8 @@ def working_set_solve(
             ipm_mu = torch.zeros_like(mu_full)
             ipm_mu[:, :, ws] = res.extra["ipm_mu"]
             ipm = (res.extra["ipm_Z"], ipm_mu)
+        if res.extra.get("path_points"):  # with their blocks, for the next round
+            path_points = {lv: (*pp, ws) for lv, pp in res.extra["path_points"].items()}
         violation = float(res.extra.get("violation", 0.0))
         Z = check.op.matvec(W64) + b64
         scores, lb = block_scores(check, Z, _f64(mu_full), tol=tol)
@@ -303,7 +353,8 @@ def working_set_solve(
     if res is not None:
         last_ws[ws] = True
     out.extra.update(primal=primal, lower_bound=lb, rel_gap=rel, mu=mu_full,
-                     violation=violation, rounds=len(history), ws=last_ws)
+                     violation=violation, rounds=len(history), ws=last_ws,
+                     path_points=path_points)
     if check is not problem:
         out.extra.update(W64=W64, b64=b64)
     if res is not None and ipm is not None:
