@@ -376,6 +376,8 @@ def _seed_from_nonconvex(
         # keep their activations (about 4 arrays of n × width each) within _SEED_BYTES
         low = _SEED_DTYPE is not None and dt == torch.float64
         Xs, Ys = (X.to(_SEED_DTYPE), Y.to(_SEED_DTYPE)) if low else (X, Y)
+        if low and not bool(torch.isfinite(Xs).all() and torch.isfinite(Ys).all()):
+            low, Xs, Ys = False, X, Y  # values beyond float32's range: seed in float64
         per_run = 4 * X.shape[0] * width * Xs.element_size()
         group = max(1, min(n_runs, _SEED_BYTES // max(1, per_run)))
         results = []

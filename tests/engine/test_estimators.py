@@ -1,3 +1,4 @@
+import math
 import warnings
 
 import numpy as np
@@ -345,6 +346,19 @@ def test_float32_seeding_of_a_float64_fit_reports_the_float64_objective(monkeypa
         got[dtype] = net.W1
     # the float32 runs start from float32 draws: another network, not a rounded copy
     assert not torch.allclose(got[torch.float32], got[None], atol=1e-6)
+    # data beyond float32's range is seeded in float64 (in float32 it would be inf)
+    monkeypatch.setattr(tr, "_SEED_DTYPE", torch.float32)
+    seen = []
+    real = tr.train_networks
+    monkeypatch.setattr(tr, "train_networks", lambda X, *a, **k: seen.append(X.dtype) or
+                        real(X, *a, **k))
+    for scale in (1.0, 1e39):
+        _, W, _, obj, _, _ = tr._seed_from_nonconvex(
+            Xt * scale, Xt * scale, Y, get_loss("squared"), 1e-2, ps, relu=True,
+            fit_intercept=False, epochs=50, width=8,
+            generator=torch.Generator().manual_seed(1), runs=1)
+        assert math.isfinite(obj) and bool(torch.isfinite(W).all())
+    assert seen == [torch.float32, torch.float64]
 
 
 def test_a_relu_fit_that_ends_before_max_iter_says_the_bound_limits_it():
