@@ -213,7 +213,9 @@ def test_multiclass_relu_classifier_says_when_the_seed_is_already_stationary():
     X = StandardScaler().fit_transform(X)
     # at λ = 1e-2 the L-BFGS-refined seed already solves its directional program and no
     # violating pair is found: the refined seed is returned, and the warning says why
+    # (random_state=1: with session 22's float32 seeding, random_state=0's fit is
+    # certified within tol and does not warn)
     with pytest.warns(Warning, match="found nothing better"):
-        est = ConvexReLUClassifier(lam=1e-2, random_state=0).fit(X, y)
+        est = ConvexReLUClassifier(lam=1e-2, random_state=1).fit(X, y)
     rounds = [h for h in est.history_ if h.get("phase") == "directional"]
     assert len(rounds) == 1 and rounds[0]["primal"] >= est.objective_

@@ -254,12 +254,12 @@ def test_working_set_defers_the_polish_to_the_last_round(seed):
     prob = _program(seed, p=20)
     calls = []
 
-    def inner(sub, W0, b0, mu0, *, tol, max_iter, polish_if=None):
+    def inner(sub, W0, b0, mu0, *, tol, max_iter, polish_if=None, **kw):
         def spy(W, b, z):
             calls.append(polish_if(W, b, z))
             return calls[-1]
         return partial(_inner, polish_if=spy if polish_if else None)(
-            sub, W0, b0, mu0, tol=tol, max_iter=max_iter)
+            sub, W0, b0, mu0, tol=tol, max_iter=max_iter, **kw)
 
     res = working_set_solve(prob, inner, tol=1e-8, initial_size=4, defer_polish=True)
     assert len(res.history) >= 2 and len(calls) == len(res.history)
