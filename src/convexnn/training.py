@@ -201,9 +201,21 @@ def _inner(sub: ConvexProblem, W0: torch.Tensor, b0: torch.Tensor, mu0: torch.Te
             better = sub.objective(alt.W, alt.b) <= sub.objective(res.W, res.b)
             return alt if alt.converged or better else res
         try:
-            return primal_dual(sub, W0, b0, mu0, tol=min(tol, 1e-7), max_iter=max(200, max_iter),
-                               step_callback=step_callback, polish_if=polish_if, gap0=gap0,
-                               start=start)
+            res = primal_dual(sub, W0, b0, mu0, tol=min(tol, 1e-7), max_iter=max(200, max_iter),
+                              step_callback=step_callback, polish_if=polish_if, gap0=gap0,
+                              start=start)
+            if start is None or res.converged or res.interrupted:
+                return res
+            # a restart from a path point that did not converge (a 2-D fit, grow="thorough":
+            # the new blocks' first step was cut to 0.001 and the line search then failed,
+            # ending the fit at a 1.2 % gap): solve again as without it, keep the better
+            log.debug("interior point from a path point stopped after %d steps; cold restart",
+                      res.n_iter)
+            alt = primal_dual(sub, W0, b0, mu0, tol=min(tol, 1e-7), max_iter=max(200, max_iter),
+                              step_callback=step_callback, polish_if=polish_if, gap0=gap0)
+            alt.n_iter += res.n_iter
+            better = sub.objective(alt.W, alt.b) <= sub.objective(res.W, res.b)
+            return alt if alt.converged or better else res
         except ValueError:  # a gate not strictly inside its cone: use the first-order path
             pass
     if sub.constrained:

@@ -62,8 +62,8 @@ def test_relu_pricing_finds_the_largest_dual_value(seed):
 def test_thorough_growth_finds_a_lower_relu_optimum():
     """``grow="thorough"`` (the monotone ascent from more starts) adds the violators the
     default search misses: on a 2-D regression from a narrow seed it ends lower than the
-    default from each of three seeds (1.2–4 %), and its ends vary far less with the seed
-    than the default's (0.2 % against 3 %)."""
+    default from each of three seeds (1.2–4 %), and at the same objective from all three
+    (the default's vary by 3 %)."""
     import warnings
 
     import numpy as np
@@ -89,7 +89,9 @@ def test_thorough_growth_finds_a_lower_relu_optimum():
         ends.append((thorough.objective_, quick.objective_))
     thorough_ends, quick_ends = zip(*ends, strict=True)
     assert np.mean(thorough_ends) < 0.98 * np.mean(quick_ends)
-    assert max(thorough_ends) - min(thorough_ends) <= 0.25 * (max(quick_ends) - min(quick_ends))
+    # the same end from every seed (random_state=1 ended 0.2 % higher, at a 1.2 % gap, when
+    # an interior-point restart from a path point failed and nothing caught it)
+    assert max(thorough_ends) - min(thorough_ends) <= 1e-4 * min(thorough_ends)
 
 
 def test_grow_refuses_unknown_values():

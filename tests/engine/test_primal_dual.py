@@ -262,6 +262,32 @@ def test_restart_from_a_path_point_of_a_smaller_program(loss, fit_bias, kept):
     assert picked <= cold.n_iter if kept == "half" else picked < 0.8 * cold.n_iter, steps
 
 
+def test_a_failed_restart_from_a_path_point_is_solved_again_cold(monkeypatch):
+    """``_inner``: an interior-point solve started from a path point that ends
+    unconverged is solved again without it, and the converged solve is returned."""
+    import convexnn.training as tr
+
+    prob = _program(4, n=40, p=10)
+    calls = []
+    real = tr.primal_dual
+
+    def flaky(sub, *a, start=None, **kw):
+        calls.append(start is not None)
+        if start is not None:  # as a restart whose first steps were cut short
+            return real(sub, *a, **dict(kw, max_iter=2))
+        return real(sub, *a, **kw)
+
+    monkeypatch.setattr(tr, "primal_dual", flaky)
+    first = real(prob, tol=1e-9)
+    start = (*first.extra["path_points"][1e-2],)
+    res = tr._inner(prob, first.W, first.b, first.extra["mu"], tol=1e-8, max_iter=300,
+                    start=start)
+    assert calls == [True, False]
+    assert res.converged
+    assert prob.objective(res.W, res.b) == pytest.approx(prob.objective(first.W, first.b),
+                                                         rel=1e-7)
+
+
 @pytest.mark.parametrize("nu", [1e-2, 1e-6])
 def test_smoothed_norm_gradient_and_limit(nu):
     lam = 0.3
