@@ -184,3 +184,21 @@ def test_adam_stepper_fused_and_term_by_term_agree(monkeypatch):
     for a, b in zip(*out, strict=True):
         torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-14)
     assert not torch.equal(out[0][0], torch.linspace(-1, 1, 50, dtype=torch.float64))
+
+
+def test_batched_runs_weight_decay_by_product_or_scatter_agree(monkeypatch):
+    """The runs' weight-decay values come from one product with their indicator matrix,
+    or (when that matrix would be large) a scatter-add: the same runs either way."""
+    import convexnn.nonconvex as nc
+
+    X, y = _data("squared", seed=2)
+    Xt = torch.as_tensor(X)
+    Y = encode_targets(y, "squared", device=Xt.device, dtype=Xt.dtype)
+    kw = dict(seeds=[1, 2, 3], n_neurons=5, lam=1e-2, lr=1e-2, max_epochs=80)
+    product = train_networks(Xt, Y, **kw)
+    monkeypatch.setattr(nc, "_ONEHOT_MAX", 0)
+    scatter = train_networks(Xt, Y, **kw)
+    for a, b in zip(product, scatter, strict=True):
+        assert a.objective == pytest.approx(b.objective, rel=1e-12)
+        for u, v in zip(a.coefs + a.intercepts, b.coefs + b.intercepts, strict=True):
+            np.testing.assert_allclose(u, v, rtol=1e-10, atol=1e-12)
