@@ -347,7 +347,7 @@ _SEED_LR_TAU = 200.0
 #: float64 fits run their (Adam) seeding runs in this dtype: they only propose patterns and
 #: a warm start, whose objective is then re-evaluated in the fit's dtype. With the fused
 #: Adam step, 3 runs × 60 neurons, n = 120: 0.54–0.75× the float64 epoch of session 21
-#: (d = 61…6; float64 now 0.77–0.96×; benchmarks/results/s22_epoch_ab.log); over the KEEL
+#: (d = 61…6; float64 now 0.77–0.94×; benchmarks/results/s22_epoch_ab.log); over the KEEL
 #: profile pool a network within 1e-3 of the best by 0.03 s on 11.3 % of the problems
 #: (4.3 % before), final objectives as good on average (s22_seed_ab.log). ``None``: the
 #: fit's dtype
