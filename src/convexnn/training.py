@@ -334,7 +334,8 @@ _SEED_BYTES = 1 << 30  # activations of the seeding runs advanced together
 #: the seeding runs stop early once none gains more than this (relative) in 250 epochs:
 #: on every 7th problem of the KEEL pool, seeding 22.8 s → 18.8 s in all with the same
 #: problems solved (benchmarks/results/s8_scripts/stall_probe.py.txt); on diabetes and
-#: breast cancer it never triggers
+#: breast cancer it never triggers. 1e-3 (session 22, the whole pool): fit time 221 → 208 s,
+#: 3 objectives 0.16–0.47 % higher, none lower (benchmarks/results/s22_stall_ab.log): 1e-4 kept
 _SEED_STALL_TOL: float | None = 1e-4
 #: Adam's step in the seeding runs: ``_SEED_LR + (_SEED_LR_START - _SEED_LR) e^{-t/τ}`` at
 #: epoch t (τ = _SEED_LR_TAU), a larger step early that decays to the constant one. Over
