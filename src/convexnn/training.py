@@ -197,9 +197,7 @@ def _inner(sub: ConvexProblem, W0: torch.Tensor, b0: torch.Tensor, mu0: torch.Te
                                   max_iter=max(200, max_iter), step_callback=step_callback)
             except (ValueError, RuntimeError):
                 return res
-            alt.n_iter += res.n_iter
-            better = sub.objective(alt.W, alt.b) <= sub.objective(res.W, res.b)
-            return alt if alt.converged or better else res
+            return _better_of(sub, res, alt)
         try:
             res = primal_dual(sub, W0, b0, mu0, tol=min(tol, 1e-7), max_iter=max(200, max_iter),
                               step_callback=step_callback, polish_if=polish_if, gap0=gap0,
@@ -211,11 +209,9 @@ def _inner(sub: ConvexProblem, W0: torch.Tensor, b0: torch.Tensor, mu0: torch.Te
             # ending the fit at a 1.2 % gap): solve again as without it, keep the better
             log.debug("interior point from a path point stopped after %d steps; cold restart",
                       res.n_iter)
-            alt = primal_dual(sub, W0, b0, mu0, tol=min(tol, 1e-7), max_iter=max(200, max_iter),
-                              step_callback=step_callback, polish_if=polish_if, gap0=gap0)
-            alt.n_iter += res.n_iter
-            better = sub.objective(alt.W, alt.b) <= sub.objective(res.W, res.b)
-            return alt if alt.converged or better else res
+            return _better_of(sub, res, primal_dual(
+                sub, W0, b0, mu0, tol=min(tol, 1e-7), max_iter=max(200, max_iter),
+                step_callback=step_callback, polish_if=polish_if, gap0=gap0))
         except ValueError:  # a gate not strictly inside its cone: use the first-order path
             pass
     if sub.constrained:
@@ -226,6 +222,14 @@ def _inner(sub: ConvexProblem, W0: torch.Tensor, b0: torch.Tensor, mu0: torch.Te
                 return SolverResult(W0, b0, 0, False, True)
         return augmented_lagrangian(sub, W0, b0, mu0, tol=tol, max_iter=max_iter)
     return fista(sub, W0, b0, tol=tol, max_iter=max_iter, progress=step_callback)
+
+
+def _better_of(sub: ConvexProblem, res: SolverResult, alt: SolverResult) -> SolverResult:
+    """A second solve ``alt`` after an unconverged ``res``: ``alt`` if it converged or
+    ends no higher, else ``res``; its step count includes the first solve's."""
+    alt.n_iter += res.n_iter
+    better = sub.objective(alt.W, alt.b) <= sub.objective(res.W, res.b)
+    return alt if alt.converged or better else res
 
 
 def _feasible_start(sub: ConvexProblem, W0: torch.Tensor, b0: torch.Tensor, *, tol: float,

@@ -95,8 +95,9 @@ _MAX_POLISH = 8
 #: path points kept for a later solve of a larger program (``extra["path_points"]``, one
 #: of them passed back as ``start``): for each level, the first centred iterate whose
 #: barrier gap is at most that fraction of the objective. A restart from the polished
-#: solution (pushed inside the cones) spent ~15 of its ~35–50 Newton steps re-centring at
-#: its first barrier weight (breast cancer, grow="thorough"; session 22)
+#: solution (pushed inside the cones) spent ~15–19 of its ~35–50 Newton steps re-centring
+#: at its first barrier weight (breast cancer, grow="thorough":
+#: benchmarks/results/s22_pd_trace_base.log)
 PATH_POINT_LEVELS = (1e-2, 1e-3, 1e-4)
 #: largest number of entries of the cached row outer products ``x_i x_iᵀ`` (upper triangle)
 _OUTER_MAX_ENTRIES = 25_000_000

@@ -130,7 +130,7 @@ _BEST_GAP = 1e-3
 #: 3): factor 10 → 51+27+45+35 and 49+30+29+14; factor 1e3 → 51+26+88+57 and 49+35+49+12
 #: (the growth rounds' new blocks violate strongly: from a point late on the path they
 #: took steps of 0.001–0.05); the largest level always → 51+27+45+35 and 49+30+29+23
-#: (session 22)
+#: (benchmarks/results/s22_bc_path_steps.log)
 _PATH_GAP_FACTOR = 10.0
 
 
