@@ -164,7 +164,8 @@ def _replay(rows: list):
 
 def test_polish_gives_up_when_its_work_budget_is_spent(monkeypatch):
     """A face needing correction rounds: with no budget after the first round the polish
-    returns None (the caller keeps the interior point), with the default it succeeds."""
+    returns None (the caller keeps the interior point), with the default it succeeds; with
+    a budget below one Newton step on the guessed face it gives up before building it."""
     from convexnn.solvers import _support_polish as sp
 
     prob = _program(2, p=10)
@@ -183,8 +184,22 @@ def test_polish_gives_up_when_its_work_budget_is_spent(monkeypatch):
     monkeypatch.setattr(sp, "_tight_rows", _replay(guess))
     full = polish_support(*args, fit_bias=False)
     assert full is not None and full.rounds >= 2
+    # enough for one round's first step (m³/3 + n m² on the guessed face), not for more
+    n, d = op.X.shape
+    m0 = sum(d - int(g.numel()) for g in guess)
+    rounds: list[int] = []
+    solve = sp._Face.solve
+    monkeypatch.setattr(sp._Face, "solve", lambda self, *a, **k: (rounds.append(1),
+                                                                  solve(self, *a, **k))[1])
     monkeypatch.setattr(sp, "_tight_rows", _replay(guess))
-    assert polish_support(*args, fit_bias=False, work_budget=0.0) is None
+    assert polish_support(*args, fit_bias=False,
+                          work_budget=1.0001 * (m0**3 / 3 + n * m0 * m0)) is None
+    assert len(rounds) == 1
+    with monkeypatch.context() as m:  # below one step: no face is built
+        m.setattr(sp, "_Face", None)
+        m.setattr(sp, "_tight_rows", _replay(guess))
+        assert polish_support(*args, fit_bias=False,
+                              work_budget=0.9999 * (m0**3 / 3 + n * m0 * m0)) is None
     # the interior-point methods pass a budget proportional to their own Newton work:
     # a zero budget keeps the interior point (not polished), with its certificate
     monkeypatch.setattr(pd_mod, "_POLISH_MIN_FLOPS", 0.0)
