@@ -85,13 +85,9 @@ def test_loose_growth_leaves_budget_for_the_last_solve(tol):
     assert est.certificate_.rel_gap <= tol
 
 
-def test_working_set_stops_when_rounds_stop_improving_and_returns_the_best():
-    """Rounds that never lower the objective (here an inner solver whose later answers
-    are shrunk towards zero: worse, with the gap above tol) end the solve after
-    _STALL_ROUNDS of them, with the best round's point — they used to run to max_rounds
-    (KEEL banana cycled for minutes once column generation found its patterns)."""
-    from convexnn.solvers._working_set import _BEST_GAP, _STALL_ROUNDS
-
+def _stalling_solve(factor):
+    """A working-set solve whose inner solver's k-th answer is scaled by ``factor(k)``
+    (answers shrunk towards zero are worse, with gaps above tol: the solve stalls)."""
     X, y = _multiclass(4)
     Xt = torch.as_tensor(X)
     Y = torch.nn.functional.one_hot(torch.as_tensor(y)).double()
@@ -101,18 +97,44 @@ def test_working_set_stops_when_rounds_stop_improving_and_returns_the_best():
 
     def shrinking(sub, W0, b0, mu0, **kw):
         res = _inner(sub, W0, b0, mu0, **kw)
-        if calls:
-            res.W = 0.7 * res.W
+        res.W = factor(len(calls)) * res.W
         calls.append(1)
         return res
 
-    res = working_set_solve(prob, shrinking, tol=1e-12, initial_size=ps.n_patterns,
-                            max_iter=50_000)
+    return prob, working_set_solve(prob, shrinking, tol=1e-12, initial_size=ps.n_patterns,
+                                   max_iter=50_000)
+
+
+def test_working_set_stops_when_rounds_stop_improving_and_returns_the_best():
+    """Rounds that never lower the objective (here an inner solver whose later answers
+    are shrunk towards zero: worse, with the gap above tol) end the solve after
+    _STALL_ROUNDS of them, with the best round's point — they used to run to max_rounds
+    (KEEL banana cycled for minutes once column generation found its patterns)."""
+    from convexnn.solvers._working_set import _BEST_GAP, _STALL_ROUNDS
+
+    prob, res = _stalling_solve(lambda k: 1.0 if k == 0 else 0.7)
     primals = [h["primal"] for h in res.history]
     assert len(primals) == 1 + _STALL_ROUNDS and not res.converged
     assert res.history[0]["rel_gap"] <= _BEST_GAP
     assert all(p > primals[0] for p in primals[1:])
     assert float(prob.objective(res.W, res.b)) == pytest.approx(primals[0], rel=1e-10)
+
+
+def test_stalled_working_set_without_a_certified_round_returns_the_tightest(monkeypatch):
+    """When no round's gap is within _BEST_GAP, a stalled solve returns the round with
+    the smallest gap, not the last (which can be far looser)."""
+    import convexnn.solvers._working_set as wsm
+    from convexnn.solvers._working_set import _STALL_ROUNDS
+
+    monkeypatch.setattr(wsm, "_BEST_GAP", -1.0)  # no round qualifies as "best"
+    # later answers further from the optimum
+    prob, res = _stalling_solve(lambda k: 1 - 0.1 * k)
+    gaps = [h["rel_gap"] for h in res.history]
+    assert len(gaps) == 1 + _STALL_ROUNDS and not res.converged
+    assert gaps[0] < min(gaps[1:])
+    assert res.extra["rel_gap"] == gaps[0]
+    assert float(prob.objective(res.W, res.b)) == pytest.approx(res.history[0]["primal"],
+                                                                rel=1e-10)
 
 
 def test_working_set_starts_with_the_given_blocks_and_returns_its_last_set():
