@@ -163,8 +163,9 @@ def polish_support(
     total_steps = 0
     # one Newton step on the guessed face (at least d − |T_j| columns per block) costing
     # more than the whole budget: the polish cannot finish within it (KEEL
-    # movement_libras, d = 91, at 0.01·λ_max: 5,012 columns, 4.5e10 flops a step against
-    # 2e10; the one round it ran cost 5.9 s of a 12.2 s fit and failed)
+    # movement_libras, d = 91, at 0.01·λ_max: 5,013 columns, 4.5e10 flops a step against
+    # 2e10; the one round it ran cost 5.9 s of a 12.2 s fit and failed;
+    # benchmarks/results/s23_polish_replay.log)
     m0 = sum(max(0, d - int(t.numel())) for t in tight.values()) + (Y.shape[1] if fit_bias
                                                                      else 0)
     if m0**3 / 3 + n * m0 * m0 > work_budget:
@@ -331,9 +332,10 @@ class _Face:
     def _face_bases(self, alive: list, tight: dict) -> tuple[torch.Tensor, torch.Tensor]:
         """Null-space bases of the alive blocks' tight rows, zero padded to ``d × d``
         (``(A, d, d)``), and their column counts ``(A,)``. Bases are cached per block and
-        recomputed only for blocks whose tight rows changed (a round changes one block's
-        rows: recomputing every basis in every round was a tenth of the polish's time on
-        KEEL banana, n = 120, d = 3, ~800-block working sets)."""
+        recomputed only for blocks whose tight rows changed (a round changes a few blocks'
+        rows; recomputing every basis in every round took 5.4 of the polish's 99 s on KEEL
+        banana, n = 120, d = 3, working sets of up to ~800 blocks:
+        ``benchmarks/results/s23_banana_profile.log``)."""
         d, X = self.d, self.X
         cache = self._bcache
         todo = [aj for aj in alive if (e := cache.get(aj)) is None or e[0] is not tight[aj]]
@@ -359,8 +361,9 @@ class _Face:
         The face variables ``y`` stack the blocks' coordinates ``y_k`` (``k_k`` each, in
         the bases ``N_k``) and then the output biases; every per-block operation (norms,
         the penalty's gradient and Hessian, the map ``w_k = N_k y_k``) is one batched
-        call over the blocks, not a Python loop (the loops were most of the polish's time
-        on faces of hundreds of blocks)."""
+        call over the blocks, not a Python loop (on KEEL banana's faces of hundreds of
+        blocks the face solve spent 39 of its 92 s in its own Python lines:
+        ``benchmarks/results/s23_banana_profile.log``)."""
         self.last_steps = 0
         X, d, c, lam = self.X, self.d, self.c, self.lam
         dev, dt = X.device, X.dtype
@@ -553,7 +556,8 @@ class _Face:
             ch = pos[moved]
             N0[ch] = Npad[moved]
             # rows of the changed blocks against every block, N_kᵀ K_kl N_l, as two batched
-            # products (one three-operand einsum took 1.5× as long), then the columns by
+            # products (one three-operand einsum took 1.7× as long, advanced-index assignment
+            # of the columns 1.7× index_copy_: s23_face_hessian_micro.log), then the columns by
             # symmetry
             k = int(ch.numel())
             rows = torch.bmm(N0[ch].transpose(1, 2), K4[ch].reshape(k, d, A0 * d))

@@ -323,7 +323,8 @@ def working_set_solve(
                 # no round certified to _BEST_GAP: the one with the smallest gap (KEEL
                 # banana, grow="thorough", a growth round's 742 blocks: interior points
                 # that stopped early gave gaps 2.5e-3, 5.7e-3, 5.7e-3, then 0.57 — the
-                # fit ended with the last and a certificate of 0.23)
+                # fit ended with the last and a certificate of 0.23;
+                # benchmarks/results/s23_banana_history.log)
                 W, b, W64, b64, mu_full, ipm, primal, lb, rel, violation, res = tightest
             break
         if not bool(viol_blocks.any()):
