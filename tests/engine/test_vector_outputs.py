@@ -541,3 +541,28 @@ def test_cone_block_bounds_match_plain_projected_gradient(c, with_mu):
     for a, b in zip(got, (best, R, mb)):
         torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
     assert bool((got[2] >= 0).all())
+
+
+@pytest.mark.parametrize("c", [1, 3])
+def test_cone_block_bounds_stop_iterating_patterns_below_enough(c):
+    """Plain bounds with ``enough``: patterns whose blocks are all ≤ enough stop being
+    iterated once at most half are left (the problem is separable by block). The blocks
+    that end above ``enough`` get the same bounds as without it; the others end ≤ enough,
+    frozen where they dropped (no lower than the full run's)."""
+    from convexnn.certificates import _cone_block_bounds
+    from convexnn.operators import PatternOperator
+
+    g = torch.Generator().manual_seed(10 + c)
+    n, d, p, iters = 80, 5, 40, 60
+    X = torch.randn(n, d, generator=g, dtype=torch.float64)
+    D = (X @ torch.randn(d, p, generator=g, dtype=torch.float64)) >= 0
+    op = PatternOperator(X, D, torch.ones(p, dtype=torch.float64), c)
+    G = torch.randn(c, p, d, generator=g, dtype=torch.float64)
+    full = _cone_block_bounds(op, G, None, iters)
+    enough = float(torch.quantile(full.max(dim=0).values, 0.7))
+    got = _cone_block_bounds(op, G, None, iters, enough)
+    above = full > enough
+    assert torch.equal(got > enough, above) and bool(above.any())
+    torch.testing.assert_close(got[above], full[above], rtol=1e-10, atol=1e-12)
+    assert bool((got[~above] >= full[~above] - 1e-12).all())
+    assert bool((got[~above] > full[~above] * (1 + 1e-9)).any())  # some stopped early
