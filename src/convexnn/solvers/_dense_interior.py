@@ -181,6 +181,7 @@ def dense_interior(
                 M0 - 1e-4 * alpha * dec2:
             alpha *= 0.5
         if alpha <= 1e-12:
+            log.debug("dense ipm %d: line search failed (decrement %.2e); stopping", it, dec2)
             break
         W, b, Z, r = W + alpha * dW, b + alpha * db, Z + alpha * dZ, r + alpha * dr
         zc = nu / r

@@ -919,7 +919,9 @@ def primal_dual(
                 if line_merit(Z + alpha * dZ, Wn, rn, nu) <= M0 - 1e-4 * alpha * dec2:
                     break
                 alpha *= 0.5
-            if alpha <= 1e-12:
+            if alpha <= 1e-12:  # no decrease along the direction (round-off, or a poor solve)
+                log.debug("pd %d: line search failed (decrement %.2e, mode %s); stopping", it,
+                          dec2, mode)
                 break
             W, b = Wn, b + alpha * db
             Zn = Z + alpha * dZ
