@@ -147,22 +147,32 @@ def test_relu_woodbury_step_solves_the_system(monkeypatch, keep, fit_bias, preci
         assert gram.get("capacitance64", False) == (precision == "single-forced")
 
 
-def record_woodbury_residuals(monkeypatch) -> list[tuple[float, float]]:
-    """Wrap the Newton solve: each (general) Woodbury solve appends ``(‖K x − g‖/‖g‖,
-    gᵀx)``, with ``K x`` formed here from the blocks ``Bd``, the rows and the bias."""
+@pytest.mark.parametrize(("fit_bias", "lam"), [(False, 1e-5), (True, 1e-4)])
+def test_relu_woodbury_solves_stay_accurate_along_a_degenerate_path(monkeypatch, fit_bias,
+                                                                   lam):
+    """Many more blocks than rows (n = 30, 200 patterns, small λ): along the path the
+    blocks' curvatures spread over 20 orders of magnitude and the exact float64 Woodbury
+    solve alone left relative residuals of 1e-4 to inf (here, with the bias, its Schur
+    complement came out negative and the bias step overflowed; on KEEL banana the line
+    searches failed and the interior points stopped after a few steps). The solves are
+    checked and refined against the exact matrix (with the bias, as a whole): every step
+    whose decrement is above 1e-9 F solves its system to 1e-7 (the last steps', ~1e-11 F
+    and less, have systems of condition ~1e15 and directions that no longer matter; an
+    overflowed step — decrement inf or nan — counts), and the method converges to CVXPY's
+    optimum (without the refinement, at λ = 1e-5, it ran its 200 steps unconverged)."""
+    prob = _program(3, n=30, d=3, p=200, relu=True, fit_bias=fit_bias, lam=lam)
     solve = pd_mod._Newton.solve
     records: list[tuple[float, float]] = []
 
-    def checked(self, g):
+    def checked(self, g):  # K x formed here from Bd, the rows and the bias
         x = solve(self, g)
         assert self.mode == "woodbury"
         xw = x[: self.B * self.e].reshape(self.B, self.e)
-        Bx = (self.Bd @ xw[:, :, None])[:, :, 0]
         rows = self.sq * ((self.X @ xw[:, : self.d].T) * self.SD).sum(1)  # √h ∘ J x
-        Jt = torch.zeros_like(xw)
-        Jt[:, : self.d] = (self.SD * (self.sq * rows)[:, None]).T @ self.X
-        Kx = (Bx + Jt).reshape(-1)
-        if self.fb:  # the bias row and column
+        Kx = (self.Bd @ xw[:, :, None])[:, :, 0]
+        Kx[:, : self.d] += (self.SD * (self.sq * rows)[:, None]).T @ self.X
+        Kx = Kx.reshape(-1)
+        if self.fb:
             Kx = torch.cat([Kx + float(x[-1]) * self.kwb.reshape(-1), Kx.new_tensor(
                 [float((self.kwb * xw).sum()) + float(self.h.sum()) * float(x[-1])])])
         records.append((float(torch.linalg.vector_norm(Kx - g) / torch.linalg.vector_norm(g)),
@@ -170,35 +180,11 @@ def record_woodbury_residuals(monkeypatch) -> list[tuple[float, float]]:
         return x
 
     monkeypatch.setattr(pd_mod._Newton, "solve", checked)
-    return records
-
-
-def assert_moving_steps_accurate(records: list[tuple[float, float]], F: float) -> None:
-    """Every solve whose decrement is above ``1e-9 F`` has a residual of at most 1e-7 (the
-    last steps' decrements are ~1e-11 F and less: their directions no longer matter and
-    their systems, of condition ~1e15, are not held to it; a step that overflowed —
-    decrement inf or nan — is)."""
+    res = primal_dual(prob, tol=1e-10, max_iter=200)
+    F = prob.objective(res.W, res.b)
     moving = [r for r, dec in records if not dec <= 1e-9 * F]
     assert len(moving) >= 20
     assert max(moving) <= 1e-7
-
-
-@pytest.mark.parametrize(("fit_bias", "lam"), [(False, 1e-5), (True, 1e-4)])
-def test_relu_woodbury_solves_stay_accurate_along_a_degenerate_path(monkeypatch, fit_bias,
-                                                                   lam):
-    """Many more blocks than rows (n = 30, 200 patterns, small λ): along the path the
-    blocks' curvatures spread over 20 orders of magnitude and the exact float64 Woodbury
-    solve alone left relative residuals of 1e-4 to inf (KEEL banana: the line search then
-    failed and the interior point stopped after a few steps; with the bias, its Schur
-    complement came out negative and the bias step overflowed). The solves are checked
-    and refined against the exact matrix (with the bias, as a whole): the steps that still
-    move the objective solve their systems, and the method converges to CVXPY's optimum
-    (without the refinement, at λ = 1e-5, it ran its 200 steps and stopped unconverged)."""
-    prob = _program(3, n=30, d=3, p=200, relu=True, fit_bias=fit_bias, lam=lam)
-    records = record_woodbury_residuals(monkeypatch)
-    res = primal_dual(prob, tol=1e-10, max_iter=200)
-    F = prob.objective(res.W, res.b)
-    assert_moving_steps_accurate(records, F)
     assert res.converged
     ref = cvxpy_reference(prob).extra["value"]
     assert abs(F - ref) <= 1e-6 * abs(ref)
